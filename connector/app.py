@@ -1,0 +1,62 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from connector import api_v1, errors, logs, manychat, ops
+from connector.config import check_required, load_settings
+from connector.idempotency import Idempotency
+from connector.ledger import Ledger
+from connector.secrets import SecretBox, parse_keys
+from connector.store import Store
+from connector.subscribers import Subscriptions
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app from defaults, the environment and `config`, in that order."""
+    app = Flask(__name__)
+    app.config.update(load_settings(config))
+    check_required(app.config)
+    app.json.sort_keys = False
+    app.url_map.strict_slashes = False  # Zapier refuses redirects: never 308 on a slash
+
+    logs.configure_logging(app.config["CONNECTOR_LOG_LEVEL"])
+    logs.init_app(app)
+    errors.init_app(app)
+    _init_collaborators(app)
+
+    app.register_blueprint(ops.bp)
+    api_v1.init_app(app)
+    manychat.init_app(app)
+    _register_platforms(app)
+    return app
+
+
+def _init_collaborators(app: Flask) -> None:
+    """Attach the store, secrets, ledger, idempotency and subscriptions to the app."""
+    config = app.config
+    store = Store(config["REDIS_URL"], config["CONNECTOR_KEY_PREFIX"])
+    store.init_app(app)
+    box = SecretBox(parse_keys(config["CONNECTOR_SECRET_KEY"]))
+    box.init_app(app)
+    ledger = Ledger(store, retention_days=float(config["CONNECTOR_LEDGER_RETENTION_DAYS"]))
+    ledger.init_app(app)
+    Idempotency(
+        ledger,
+        window=int(config["CONNECTOR_IDEMPOTENCY_WINDOW_SECONDS"]),
+        key_ttl=int(config["CONNECTOR_IDEMPOTENCY_KEY_TTL_SECONDS"]),
+    ).init_app(app)
+    Subscriptions(ledger, box).init_app(app)
+
+
+def _register_platforms(app: Flask) -> None:
+    """Import and mount the platform blueprints (connector never imports them at module level)."""
+    import shopify_app
+    import zapier_app
+
+    zapier_app.init_app(app)
+    shopify_app.init_app(app)

@@ -1,0 +1,134 @@
+"""`pi-connector`: run the web app, the worker, the Pi simulator, or all of them for a try-out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+DESCRIPTION = """\
+Pi Connector bridges the async Pi API (brand extraction, image generation, campaign
+rendering) and Zapier, ManyChat and Shopify. Settings come from the environment
+(PI_BASE_URL, REDIS_URL, CONNECTOR_SECRET_KEY, ...; see README.md)."""
+
+EPILOG = """\
+examples:
+  pi-connector dev                     everything on one machine (Redis, simulator, web, worker)
+  pi-connector serve --port 8000       the web app under gunicorn (production)
+  pi-connector worker                  an RQ worker on every queue the connector uses
+  pi-connector pisim --port 8321       the bundled Pi simulator
+  pi-connector rotate-keys             re-encrypt stored secrets under the newest key"""
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the web app under gunicorn, or Werkzeug's server with --dev."""
+    if args.dev:
+        from connector import create_app
+
+        create_app().run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        return 0
+    argv = ["gunicorn", "-c", "gunicorn.conf.py", "--bind", f"{args.host}:{args.port}", "wsgi:app"]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    os.execvp(argv[0], argv)
+    return 0  # not reached
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run an RQ worker on every connector queue."""
+    from connector import create_app
+    from connector.worker import run_worker
+
+    app = create_app()
+    ok = run_worker(app, burst=args.burst, simple=args.simple)
+    return 0 if ok or not args.burst else 1
+
+
+def _pisim(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the Pi simulator."""
+    from connector.pisim import main as pisim_main
+
+    return pisim_main(extra)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Run Redis (if needed), the simulator (if needed), web and worker together."""
+    from connector.devstack import run_dev_stack
+
+    return run_dev_stack(host=args.host, port=args.port)
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored secret under the newest CONNECTOR_SECRET_KEY."""
+    from connector import create_app
+    from connector.secrets import rotate_all
+
+    app = create_app()
+    with app.app_context():
+        count = rotate_all()
+    print(f"re-encrypted {count} stored secret(s) under the newest key")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="pi-connector",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the web app (gunicorn; --dev for Flask's server)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=0, help="gunicorn worker processes")
+    serve.add_argument("--dev", action="store_true", help="use Flask's threaded dev server")
+    serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run an RQ worker on every connector queue")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--simple", action="store_true", help="run jobs in-process (no fork)")
+    worker.set_defaults(func=_worker)
+
+    sub.add_parser(
+        "pisim",
+        help="run the Pi simulator (flags: see `pi-connector pisim --help`)",
+        add_help=False,
+    ).set_defaults(func=_pisim, passthrough=True)
+
+    dev = sub.add_parser(
+        "dev", help="try it out: Redis + Pi simulator (unless configured) + web + worker"
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address for the web app")
+    dev.add_argument("--port", type=int, default=8000, help="port for the web app (default 8000)")
+    dev.set_defaults(func=_dev)
+
+    rotate = sub.add_parser("rotate-keys", help="re-encrypt stored secrets under the newest key")
+    rotate.set_defaults(func=_rotate_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pisim"]:
+        return _pisim(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # show the reason, not a traceback
+        from connector.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"pi-connector: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Exactly-once submission: map an idempotency key to one Pi job, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+from connector.errors import IdempotencyMismatch, ServiceUnavailable
+from connector.ledger import Ledger
+
+# Decide atomically whether this caller submits, waits for a peer, or reuses a job.
+_CLAIM_LUA = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  local d = cjson.decode(v)
+  if d.f ~= ARGV[1] then return {'mismatch'} end
+  if d.s == 'pending' then return {'pending'} end
+  local status = redis.call('HGET', ARGV[4] .. d.j, 'status')
+  if status and not (status == 'failed' and ARGV[5] == '0') then
+    return {'existing', d.j}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return {'claimed'}
+"""
+
+# Release a claim only if it is still ours (a Pi failure leaves nothing behind).
+_RELEASE_LUA = """
+local v = redis.call('GET', KEYS[1])
+if v and cjson.decode(v).t == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+PENDING_TTL = 60  # longer than any single Pi create call may take
+PEER_WAIT_SECONDS = 15.0
+
+
+def fingerprint(kind: str, body: dict) -> str:
+    """Return a stable hash of what is being submitted."""
+    canonical = json.dumps({"kind": kind, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a claim: 'claimed' (we submit), or an existing job id."""
+
+    outcome: str
+    redis_key: str
+    token: str
+    fingerprint: str
+    ttl: int
+    job_id: str | None = None
+
+
+class Idempotency:
+    """Claim, bind and release idempotency keys in the ledger's Redis."""
+
+    def __init__(self, ledger: Ledger, *, window: int, key_ttl: int) -> None:
+        self.ledger = ledger
+        self.redis = ledger.redis
+        self.window = window
+        self.key_ttl = key_ttl
+        self._claim = self.redis.register_script(_CLAIM_LUA)
+        self._release = self.redis.register_script(_RELEASE_LUA)
+
+    def redis_key(self, account_id: str, kind: str, *, explicit: str | None, basis: str) -> str:
+        """Return the Redis key for a caller key or a derived one."""
+        raw = f"explicit\x1f{explicit}" if explicit else f"derived\x1f{kind}\x1f{basis}"
+        return self.ledger.account_key(account_id, "idem", hashlib.sha256(raw.encode()).hexdigest())
+
+    def claim(
+        self, account_id: str, kind: str, body: dict, *, explicit: str | None, basis: str
+    ) -> Claim:
+        """Claim the key, waiting for a concurrent peer; raise on a body mismatch."""
+        key = self.redis_key(account_id, kind, explicit=explicit, basis=basis)
+        fp = fingerprint(kind, body)
+        ttl = self.key_ttl if explicit else self.window
+        token = uuid.uuid4().hex
+        pending = json.dumps({"s": "pending", "f": fp, "t": token})
+        job_prefix = self.ledger.job_key(account_id, "")
+        reuse_failed = "1" if explicit else "0"  # a derived key never reuses a failed job
+        give_up = time.monotonic() + PEER_WAIT_SECONDS
+        delay = 0.005
+        while True:
+            result = self._claim(
+                keys=[key], args=[fp, pending, PENDING_TTL, job_prefix, reuse_failed]
+            )
+            outcome = result[0].decode()
+            if outcome == "mismatch":
+                raise IdempotencyMismatch(
+                    "this Idempotency-Key was already used with a different request body; "
+                    "send a new key for a different request"
+                )
+            if outcome == "existing":
+                return Claim("existing", key, token, fp, ttl, result[1].decode())
+            if outcome == "claimed":
+                return Claim("claimed", key, token, fp, ttl)
+            if time.monotonic() > give_up:
+                raise ServiceUnavailable(
+                    "an identical request is still being submitted; retry in a moment",
+                    code="duplicate_in_progress",
+                    headers={"Retry-After": "2"},
+                )
+            time.sleep(delay)  # a peer is submitting the same job right now
+            delay = min(delay * 2, 0.05)
+
+    def bind(self, pipe, claim: Claim, job_id: str) -> None:
+        """Point the claimed key at the job (inside the ledger write's transaction)."""
+        value = json.dumps({"s": "job", "j": job_id, "f": claim.fingerprint, "t": claim.token})
+        pipe.set(claim.redis_key, value, ex=claim.ttl)
+
+    def release(self, claim: Claim) -> None:
+        """Drop a claim whose submission failed."""
+        self._release(keys=[claim.redis_key], args=[claim.token])
+
+    def init_app(self, app) -> None:
+        """Register on the app."""
+        app.extensions["idempotency"] = self

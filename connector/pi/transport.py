@@ -1,0 +1,217 @@
+"""Session, timeouts and retries shared by every Pi call."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+
+from connector.pi.errors import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
+from connector.pi.retry import retry_delay, should_retry
+
+log = logging.getLogger("connector.pi")
+
+USER_AGENT = "pi-connector/0.1"
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Attach the API key; as an auth object it also stops requests reading ~/.netrc."""
+
+    def __init__(self, api_key: str) -> None:
+        self._value = f"Bearer {api_key}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+def _non_negative(name: str, value: float, *, positive: bool = False) -> float:
+    """Return value as a float if it is a (strictly) positive number, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{name} must be a number")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'positive' if positive else 'zero or more'}")
+    return float(value)
+
+
+class Transport:
+    """Hold the session and options, and send requests with retries and deadlines."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        session: requests.Session | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        connect_timeout: float = 3.05,
+        long_poll_margin: float = 5.0,
+        _sleep: Callable[[float], None] = time.sleep,
+        _clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key must be a non-empty string")
+        if any(c.isspace() for c in api_key.strip()) or not api_key.isprintable():
+            raise ValueError("api_key must not contain whitespace or control characters")
+        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("base_url must be an http(s) URL such as https://api.example.com")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError("max_retries must be an integer, zero or more")
+        self._timeout = _non_negative("timeout", timeout, positive=True)
+        self._connect_timeout = _non_negative("connect_timeout", connect_timeout, positive=True)
+        self._long_poll_margin = _non_negative("long_poll_margin", long_poll_margin)
+        self._backoff_base = _non_negative("backoff_base", backoff_base)
+        self._backoff_cap = _non_negative("backoff_cap", backoff_cap)
+        self._max_retries = max_retries
+        # Accept the root with or without the /api/v1 prefix; routes are always under it.
+        root = base_url.rstrip("/").removesuffix("/api/v1")
+        self.base_url = root
+        self._api = root + "/api/v1"
+        self._jobs = self._api + "/jobs/"
+        self._sleep = _sleep
+        self._clock = _clock
+        auth = _BearerAuth(api_key.strip())
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.headers.update(headers)
+            session.auth = auth
+            self._extra: dict[str, Any] = {}
+        else:
+            # A caller's session may be shared with other accounts: never store our key on it.
+            self._extra = {"auth": auth, "headers": headers}
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(base_url={self.base_url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections (a session passed in by the caller stays open)."""
+        if self._owns_session:
+            self._session.close()
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        idempotent_post: bool = False,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Send one logical request with retries; return the JSON body and X-Request-Id."""
+        kwargs = self._extra
+        if headers:
+            kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers}}
+        read = self._timeout if read_timeout is None else read_timeout
+        attempt = 0
+        error: PiError | None = None
+        while True:
+            timeout: tuple[float, float] = (self._connect_timeout, read)
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise error or deadline_error()
+                timeout = (min(self._connect_timeout, remaining), min(read, remaining))
+            status: int | None = None
+            wait_headers: Mapping[str, str] | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+            except requests.RequestException as exc:
+                cause: BaseException | None = exc
+                error = _transport_error(exc, method, url)
+            else:
+                cause = None
+                status = response.status_code
+                if 200 <= status < 300:
+                    return _json_body(response), response.headers.get("X-Request-Id")
+                error = map_error(response)
+                retry_after = response.headers.get("Retry-After")
+                # X-RateLimit-Reset rides on every response; only a 429 means "wait for it".
+                if status == 429:
+                    wait_headers = response.headers
+                elif retry_after:
+                    wait_headers = {"Retry-After": retry_after}
+            if not should_retry(
+                method=method,
+                attempt=attempt,
+                max_retries=self._max_retries,
+                status=status,
+                exc=cause,
+                idempotent_post=idempotent_post,
+            ):
+                raise error
+            delay = retry_delay(
+                attempt, headers=wait_headers, base=self._backoff_base, cap=self._backoff_cap
+            )
+            if deadline is not None and self._clock() + delay >= deadline:
+                raise error
+            log.info("pi retry %s %s in %.2fs (attempt %d)", method, url, delay, attempt + 1)
+            self._sleep(delay)
+            attempt += 1
+
+
+def deadline_error() -> PiTimeout:
+    """Return the error for a deadline that ran out before Pi answered."""
+    return PiTimeout("deadline reached before Pi answered", code="deadline_exceeded")
+
+
+def _transport_error(exc: requests.RequestException, method: str, url: str) -> PiConnectionError:
+    """Wrap a requests failure in the client's error tree and log it."""
+    path = urlsplit(url).path
+    timed_out = isinstance(exc, requests.Timeout)
+    cls = PiTimeout if timed_out else PiConnectionError
+    error = cls(
+        f"Pi request {method} {path} failed: {exc.__class__.__name__}",
+        code="timeout" if timed_out else "connection_error",
+    )
+    error.__cause__ = exc
+    log.warning("pi transport error %s %s: %s", method, path, exc.__class__.__name__)
+    return error
+
+
+def _json_body(response: requests.Response) -> dict[str, Any]:
+    """Parse a success body once; anything but a JSON object is a broken answer."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PiServerError(
+            "Pi sent a success response that is not a JSON object",
+            status=response.status_code,
+            code="invalid_response",
+            request_id=response.headers.get("X-Request-Id"),
+        )
+    return body

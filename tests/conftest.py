@@ -1,0 +1,42 @@
+"""Shared fixtures: app, client, a private Redis, the Pi simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.redis import TEST_SECRET_KEY
+
+pytest_plugins = ["tests.support.redis", "tests.support.pisim", "tests.support.stack"]
+
+
+@pytest.fixture
+def app_config(redis_url: str) -> dict:
+    """Return settings for an app on the private Redis and an unreachable Pi."""
+    return {
+        "TESTING": True,
+        "PI_BASE_URL": "http://pi.test",
+        "REDIS_URL": redis_url,
+        "CONNECTOR_SECRET_KEY": TEST_SECRET_KEY,
+        "CONNECTOR_ALLOW_PRIVATE_TARGETS": True,
+        "CONNECTOR_WEBHOOK_SECRET": "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tz",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict):
+    """Return an app built by the factory."""
+    from connector import create_app
+
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app):
+    """Return a test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Return a CLI runner of the app."""
+    return app.test_cli_runner()

@@ -1,0 +1,94 @@
+"""The ledger: records, per-account indexes newest first, terminal transitions, erasure."""
+
+import time
+import uuid
+
+import pytest
+
+from connector.ledger import JobRecord, Ledger
+from connector.store import Store
+
+
+@pytest.fixture
+def ledger(redis_url):
+    return Ledger(Store(redis_url, "t:"), retention_days=1)
+
+
+def make(account="acct-a", kind="brand_extraction", status="queued", created=None, **kw):
+    return JobRecord(
+        job_id=str(uuid.uuid4()), account_id=account, kind=kind,
+        input={"url": "https://acme.example"}, origin="api", status=status,
+        created_at=created or time.time(), **kw,
+    )
+
+
+def test_record_round_trips_and_view_has_iso_timestamps(ledger):
+    record = make()
+    ledger.create(record)
+    loaded = ledger.get("acct-a", record.job_id)
+    assert loaded.job_id == record.job_id and loaded.input == record.input
+    view = loaded.view()
+    assert set(view) == {"job_id", "kind", "status", "brand_id", "image_url", "brand", "error",
+                         "created_at", "updated_at"}
+    assert view["created_at"].endswith("Z")
+    assert set(view["brand"]) == {"brand_id", "brand_name", "domain", "primary_hex",
+                                  "secondary_hex", "logo_url"}
+
+
+def test_another_account_cannot_read_the_record(ledger):
+    record = make()
+    ledger.create(record)
+    assert ledger.get("acct-b", record.job_id) is None
+
+
+def test_jobs_are_listed_newest_first_with_a_limit(ledger):
+    records = [make(created=1000 + i) for i in range(5)]
+    for record in records:
+        ledger.create(record)
+    listed = ledger.list_jobs("acct-a", limit=3)
+    assert [r.job_id for r in listed] == [r.job_id for r in reversed(records)][:3]
+
+
+def test_finish_transitions_once_and_ignores_later_progress(ledger):
+    record = make()
+    ledger.create(record)
+    record.status, record.brand_id = "completed", str(uuid.uuid4())
+    assert ledger.finish(record) is True
+    assert ledger.finish(record) is False
+    assert ledger.update_progress("acct-a", record.job_id, "processing", "phase_a") is False
+    assert ledger.get("acct-a", record.job_id).status == "completed"
+    assert [r.job_id for r in ledger.list_jobs("acct-a", finished=True)] == [record.job_id]
+
+
+def test_brands_index_keeps_one_entry_per_brand_newest_first(ledger):
+    brand = str(uuid.uuid4())
+    first, second, other = make(), make(), make()
+    for r, b in ((first, brand), (other, str(uuid.uuid4())), (second, brand)):
+        ledger.create(r)
+        r.status, r.brand_id = "completed", b
+        ledger.finish(r)
+        time.sleep(0.01)
+    listed = ledger.list_brands("acct-a", limit=10)
+    assert [r.job_id for r in listed] == [second.job_id, other.job_id]
+
+
+def test_finish_drops_the_stored_api_key(ledger):
+    record = make()
+    ledger.create(record, extra={"api_key": "ciphertext"})
+    record.status = "failed"
+    ledger.finish(record)
+    assert ledger.get_field("acct-a", record.job_id, "api_key") is None
+
+
+def test_erase_origin_deletes_records_and_index_entries(ledger):
+    mine = make(origin_ref="shop-1.myshopify.com")
+    keep = make()
+    ledger.create(mine)
+    ledger.create(keep)
+    mine.status, mine.brand_id = "completed", str(uuid.uuid4())
+    ledger.finish(mine)
+    assert ledger.erase_origin("acct-a", "api", "shop-1.myshopify.com") == 1
+    assert ledger.get("acct-a", mine.job_id) is None
+    assert [r.job_id for r in ledger.list_jobs("acct-a")] == [keep.job_id]
+    assert ledger.list_brands("acct-a") == []
+    assert not list(ledger.redis.scan_iter(match="*shop-1*"))

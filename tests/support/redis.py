@@ -1,0 +1,63 @@
+"""Pytest plugin: a private redis-server for the test session, emptied before each test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+import redis
+
+from tests.support.procs import ServerProcess, free_port
+
+TEST_SECRET_KEY = "8w0VoWw3mnOJ6tLqMZx2y0PZ0ZqH0lF3d0bq5aSx4mY="
+
+
+class RedisServer:
+    """A redis-server this test session owns (so flushing it harms nobody)."""
+
+    def __init__(self, *, appendonly: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not on PATH; .ci/run installs it (apt-get install redis-server)")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="pic-redis-")
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--dir", self.dir, "--appendonly", "yes" if appendonly else "no",
+                "--appendfsync", "always"]
+        self.process = ServerProcess(argv, port=self.port)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """Start a private redis-server for the session."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """Return the private server's URL, emptied first (we own it)."""
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    """Return a client of the private, empty server."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

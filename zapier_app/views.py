@@ -1,0 +1,190 @@
+"""The endpoints the Zapier integration calls (`/zapier/v1`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import Schema
+
+from connector import outbound
+from connector.auth import Account, current_account
+from connector.bodies import json_object, load
+from connector.errors import BadRequest, NotFound
+from connector.ledger import get_ledger
+from connector.pi_access import pi_client
+from connector.pi.validation import UUID_RE
+from connector.submission import submit_job
+from connector.subscribers import Subscriber
+from connector.waiting import wait_short
+from zapier_app import objects
+from zapier_app.deliveries import CALLBACK_KIND, HOOK_KIND
+from zapier_app.schemas import (
+    BrandSearchQuery,
+    ExtractBrandInput,
+    GenerationInput,
+    HookInput,
+    JobSearchQuery,
+    JobsTriggerQuery,
+    TriggerQuery,
+)
+
+bp = Blueprint("zapier", __name__, url_prefix="/zapier/v1")
+
+ACTIONS: dict[str, tuple[str, type[Schema]]] = {
+    "extract_brand": ("brand_extraction", ExtractBrandInput),
+    "generate_image": ("image_generation", GenerationInput),
+    "render_campaign": ("campaign_render", GenerationInput),
+}
+
+
+def _query(schema: type[Schema]) -> dict[str, Any]:
+    """Validate the query string (a ValidationError becomes a 400 naming the fields)."""
+    return load(schema(), request.args.to_dict())
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
+
+
+def check_target(url: str, field: str) -> None:
+    """Refuse a URL we would POST to unless it is public https (outside the dev allowance)."""
+    allow_private = _allow_private()
+    if not allow_private and not url.lower().startswith("https://"):
+        raise BadRequest(f"{field} must be an https URL", code=f"invalid_{field}",
+                         details={field: ["must be an https URL"]})
+    try:
+        outbound.check_target_url(url, allow_private=allow_private)
+    except outbound.TargetRefused as exc:
+        raise BadRequest(f"{field} refused: {exc}", code=f"invalid_{field}",
+                         details={field: [str(exc)]}) from None
+
+
+@bp.get("/me")
+def me():
+    """Check the key against Pi and return a connection label that never shows the key."""
+    account = current_account()
+    client = pi_client(account.api_key)
+    try:
+        client.list_brands(limit=1)  # Pi's 401/403 becomes our 401 (Zapier: reconnect)
+    finally:
+        client.close()
+    return jsonify({
+        "account_id": account.account_id,
+        "label": f"Pi account …{account.account_id[-4:]}",
+    })
+
+
+@bp.post("/actions/<action>")
+def run_action(action: str):
+    """Submit a job once; wait briefly for it, or answer at once when Zapier gives a callback."""
+    started = time.monotonic()  # the wait budget counts from the start of the request
+    if action not in ACTIONS:
+        raise NotFound("no such action", code="unknown_action")
+    kind, schema = ACTIONS[action]
+    account = current_account()
+    body = load(schema(), json_object())
+    callback_url = body.pop("callback_url", None)
+    subscribers = []
+    if callback_url:
+        check_target(callback_url, "callback_url")
+        subscribers.append(Subscriber(CALLBACK_KIND, callback_url))
+    submission = submit_job(
+        account, kind, {k: v for k, v in body.items() if v is not None},
+        origin="zapier",
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        subscribers=subscribers,
+    )
+    record = submission.record
+    if not callback_url:
+        budget = float(current_app.config["CONNECTOR_ZAPIER_WAIT_SECONDS"])
+        record = wait_short(account.api_key, record, deadline=started + budget)
+    return jsonify(objects.zapier_object(record))
+
+
+@bp.get("/searches/job")
+def search_job():
+    """Return `[job]`, or `[]` for an unknown or another account's job."""
+    account = current_account()
+    job_id = _query(JobSearchQuery)["job_id"].strip()
+    if not UUID_RE.match(job_id):
+        return jsonify([])
+    record = get_ledger().get(account.account_id, job_id)
+    return jsonify([objects.zapier_object(record)] if record else [])
+
+
+@bp.get("/searches/brand")
+def search_brand():
+    """Return `[brand]` found by brand id or domain, or `[]`."""
+    account = current_account()
+    query = _query(BrandSearchQuery)
+    ledger = get_ledger()
+    record = None
+    if query["brand_id"]:
+        brand_id = query["brand_id"].strip()
+        if UUID_RE.match(brand_id):
+            record = ledger.find_brand(account.account_id, brand_id)
+    elif query["domain"]:
+        domain = objects.domain_of_query(query["domain"])
+        if domain:
+            record = objects.find_brand_by_domain(ledger, account.account_id, domain)
+    if record is None:
+        return jsonify([])
+    return jsonify([objects.zapier_object(record, id_field="brand_id")])
+
+
+@bp.get("/triggers/brands")
+def trigger_brands():
+    """List the account's completed brand extractions, newest first, `id = brand_id`."""
+    account = current_account()
+    limit = _query(TriggerQuery)["limit"]
+    records = get_ledger().list_brands(account.account_id, limit=limit)
+    return jsonify([objects.zapier_object(r, id_field="brand_id") for r in records])
+
+
+@bp.get("/triggers/jobs")
+def trigger_jobs():
+    """List the account's finished jobs, newest first, `id = job_id` (optionally one event)."""
+    account = current_account()
+    query = _query(JobsTriggerQuery)
+    items = objects.finished_jobs(
+        get_ledger(), account.account_id, limit=query["limit"], event=query["event"]
+    )
+    return jsonify(items)
+
+
+def _subscriptions():
+    return current_app.extensions["subscriptions"]
+
+
+def _hook_view(hook) -> dict[str, Any]:
+    return {"id": hook.id, "event": hook.event, "target_url": hook.target_url}
+
+
+@bp.post("/hooks")
+def subscribe():
+    """Store a REST hook subscription for one event of this account."""
+    account = current_account()
+    body = load(HookInput(), json_object())
+    check_target(body["target_url"], "target_url")
+    hook = _subscriptions().create_hook(
+        account.account_id, HOOK_KIND, body["target_url"], body["event"]
+    )
+    return jsonify(_hook_view(hook)), 201
+
+
+@bp.delete("/hooks/<hook_id>")
+def unsubscribe(hook_id: str):
+    """Remove one of this account's hooks (404 for an unknown or another account's hook)."""
+    account = current_account()
+    hook = _owned_hook(account, hook_id)
+    _subscriptions().delete_hook(account.account_id, hook.id)
+    return jsonify({**_hook_view(hook), "deleted": True})
+
+
+def _owned_hook(account: Account, hook_id: str):
+    hook = _subscriptions().get_hook(account.account_id, hook_id)
+    if hook is None:
+        raise NotFound("no such hook", code="hook_not_found")
+    return hook
