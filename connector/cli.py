@@ -28,10 +28,12 @@ def _serve(args: argparse.Namespace) -> int:
 
         create_app().run(host=args.host, port=args.port, threaded=True, use_reloader=False)
         return 0
-    argv = ["gunicorn", "-c", "gunicorn.conf.py", "--bind", f"{args.host}:{args.port}", "wsgi:app"]
+    # This interpreter's gunicorn: the venv's bin/ need not be on PATH.
+    server = ["-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"{args.host}:{args.port}"]
+    argv = [sys.executable, *server, "wsgi:app"]
     if args.workers:
         argv += ["--workers", str(args.workers)]
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 - argv is ours, no shell involved
     return 0  # not reached
 
 

@@ -77,7 +77,8 @@ class Idempotency:
     ) -> Claim:
         """Claim the key, waiting for a concurrent peer; raise on a body mismatch."""
         key = self.redis_key(account_id, kind, explicit=explicit, basis=basis)
-        fp = fingerprint(kind, body)
+        # A derived key is its basis: bodies sharing it (one brand domain) are one job, no 422.
+        fp = fingerprint(kind, body if explicit else {"basis": basis})
         ttl = self.key_ttl if explicit else self.window
         token = uuid.uuid4().hex
         pending = json.dumps({"s": "pending", "f": fp, "t": token})

@@ -106,7 +106,8 @@ def submit_job(
                 for subscriber in subscribers:
                     subs.add(pipe, account.account_id, record.job_id, subscriber)
                 pipe.execute()
-                dispatch_if_finished(record)  # a late subscriber of a finished job
+                # Re-read: the tracker may have finished (and fanned out) before the add.
+                dispatch_if_finished(ledger.get(account.account_id, record.job_id) or record)
             return Submission(record, created=False)
 
     try:

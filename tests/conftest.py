@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.redis import TEST_SECRET_KEY
+from tests.support.constants import TEST_SECRET_KEY, WEBHOOK_SECRET
 
 pytest_plugins = ["tests.support.redis", "tests.support.pisim", "tests.support.stack"]
 
@@ -18,7 +18,7 @@ def app_config(redis_url: str) -> dict:
         "REDIS_URL": redis_url,
         "CONNECTOR_SECRET_KEY": TEST_SECRET_KEY,
         "CONNECTOR_ALLOW_PRIVATE_TARGETS": True,
-        "CONNECTOR_WEBHOOK_SECRET": "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tz",
+        "CONNECTOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
 
 

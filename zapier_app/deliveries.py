@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from connector.delivery import Outcome, Target, post_outcome, register_delivery_kind
 from connector.ledger import JobRecord
@@ -22,16 +22,22 @@ def hook_body(record: JobRecord, event: str) -> dict:
     return objects.event_object(record, event)
 
 
+def _encode(body: dict) -> bytes:
+    # Bytes, as the /v1 webhooks send them: the outbound client posts them unchanged.
+    return current_app.json.dumps(body).encode()
+
+
 def deliver_callback(record: JobRecord, target: Target) -> Outcome:
     """POST the final object to the Zapier callback URL (it becomes `bundle.cleanedRequest`)."""
-    return post_outcome(target.url, callback_body(record), {"Content-Type": "application/json"})
+    body = _encode(callback_body(record))
+    return post_outcome(target.url, body, {"Content-Type": "application/json"})
 
 
 def deliver_hook(record: JobRecord, target: Target) -> Outcome:
     """POST the event object to a REST hook target (410 removes the hook, 429 backs off)."""
     event = target.event or objects.event_for(record)
     headers = {"Content-Type": "application/json", "X-Pi-Connector-Event": event}
-    return post_outcome(target.url, hook_body(record, event), headers)
+    return post_outcome(target.url, _encode(hook_body(record, event)), headers)
 
 
 def init_app(app: Flask) -> None:

@@ -114,8 +114,14 @@ def output_fields(schema: Schema) -> list[dict[str, Any]]:
 
 def _sample_record(kind: str, job_id: str, **extra: Any) -> JobRecord:
     record = JobRecord(
-        job_id=job_id, account_id="sample", kind=kind, input={}, origin="zapier",
-        status="completed", created_at=_SAMPLE_TIME, updated_at=_SAMPLE_TIME + 42,
+        job_id=job_id,
+        account_id="sample",
+        kind=kind,
+        input={},
+        origin="zapier",
+        status="completed",
+        created_at=_SAMPLE_TIME,
+        updated_at=_SAMPLE_TIME + 42,
         finished_at=_SAMPLE_TIME + 42,
     )
     for key, value in extra.items():
@@ -126,16 +132,20 @@ def _sample_record(kind: str, job_id: str, **extra: Any) -> JobRecord:
 def samples() -> dict[str, dict[str, Any]]:
     """Return one sample object per operation family, built by the endpoints' own code."""
     brand_job = _sample_record(
-        "brand_extraction", "9a1b7c3d-2e4f-4a6b-8c0d-1e2f3a4b5c6d",
-        brand_id=_SAMPLE_BRAND["brand_id"], brand=dict(_SAMPLE_BRAND),
+        "brand_extraction",
+        "9a1b7c3d-2e4f-4a6b-8c0d-1e2f3a4b5c6d",
+        brand_id=_SAMPLE_BRAND["brand_id"],
+        brand=dict(_SAMPLE_BRAND),
     )
     image_job = _sample_record(
-        "image_generation", "5c2d8e4f-6a1b-4c3d-9e5f-7a8b9c0d1e2f",
+        "image_generation",
+        "5c2d8e4f-6a1b-4c3d-9e5f-7a8b9c0d1e2f",
         brand_id=_SAMPLE_BRAND["brand_id"],
         image_url="https://cdn.example.com/images/5c2d8e4f.png",
     )
     campaign_job = _sample_record(
-        "campaign_render", "7e4f0a6b-8c2d-4e5f-a1b3-c4d5e6f7a8b9",
+        "campaign_render",
+        "7e4f0a6b-8c2d-4e5f-a1b3-c4d5e6f7a8b9",
         brand_id=_SAMPLE_BRAND["brand_id"],
         image_url="https://cdn.example.com/campaigns/7e4f0a6b.png",
     )

@@ -57,7 +57,9 @@ def matches_event(record: JobRecord, event: str) -> bool:
     return record.status == "completed" and record.kind == "brand_extraction"
 
 
-def finished_jobs(ledger: Ledger, account_id: str, *, limit: int, event: str | None) -> list:
+def finished_jobs(
+    ledger: Ledger, account_id: str, *, limit: int, event: str | None
+) -> list[dict[str, Any]]:
     """Return event objects of the account's finished jobs, newest first."""
     if event is None:
         records = ledger.list_jobs(account_id, limit=limit, finished=True)

@@ -85,8 +85,9 @@ class ZapierInput(Schema):
 
 def _callback_url() -> fields.Field:
     # Set by the integration from z.generateCallbackUrl(), never by the user.
-    return fields.String(load_default=None, validate=validate.Length(max=2048),
-                         metadata={"zapier": None})
+    return fields.String(
+        load_default=None, validate=validate.Length(max=2048), metadata={"zapier": None}
+    )
 
 
 class ExtractBrandInput(ZapierInput):
@@ -149,14 +150,16 @@ class GenerationInput(ZapierInput):
         load_default=None,
         validate=validate.OneOf(validation.ASPECT_RATIOS),
         metadata=zapier(
-            "Aspect Ratio", "Shape of the image. `auto` lets Pi choose.",
+            "Aspect Ratio",
+            "Shape of the image. `auto` lets Pi choose.",
         ),
     )
     resolution = fields.String(
         load_default=None,
         validate=validate.OneOf(validation.RESOLUTIONS),
         metadata=zapier(
-            "Resolution", "Output size: larger takes longer.",
+            "Resolution",
+            "Output size: larger takes longer.",
         ),
     )
     thinking_intensity = fields.String(
@@ -197,7 +200,8 @@ class BrandSearchQuery(ZapierInput):
         load_default=None,
         validate=validate.Length(max=validation.MAX_URL_CHARS),
         metadata=zapier(
-            "Domain", "Find the brand extracted from this site, e.g. `acme.com` or a full URL.",
+            "Domain",
+            "Find the brand extracted from this site, e.g. `acme.com` or a full URL.",
         ),
     )
 
@@ -225,8 +229,10 @@ class JobsTriggerQuery(TriggerQuery):
         load_default=None,
         validate=validate.OneOf(HOOK_EVENTS),
         metadata=zapier(
-            "Event", "Which finished jobs start the Zap.",
-            required=True, default="job.completed",
+            "Event",
+            "Which finished jobs start the Zap.",
+            required=True,
+            default="job.completed",
             choices=[{"value": e, "sample": e, "label": EVENT_LABELS[e]} for e in HOOK_EVENTS],
         ),
     )
@@ -242,34 +248,45 @@ class HookInput(ZapierInput):
 class ZapierObject(Schema):
     """The one object every Zapier action, search and trigger returns (also the callback body)."""
 
-    id = fields.String(metadata=zapier(
-        "ID", "Dedupe key: the Job ID, or the Brand ID in the New Brand trigger.", primary=True,
-    ))
+    id = fields.String(
+        metadata=zapier(
+            "ID",
+            "Dedupe key: the Job ID, or the Brand ID in the New Brand trigger.",
+            primary=True,
+        )
+    )
     job_id = fields.String(metadata=zapier("Job ID", "Pi's job id."))
-    status = fields.String(metadata=zapier(
-        "Status", "queued, processing, completed or failed."))
-    kind = fields.String(metadata=zapier(
-        "Kind", "brand_extraction, image_generation or campaign_render."))
+    status = fields.String(metadata=zapier("Status", "queued, processing, completed or failed."))
+    kind = fields.String(
+        metadata=zapier("Kind", "brand_extraction, image_generation or campaign_render.")
+    )
     brand_id = fields.String(allow_none=True, metadata=zapier("Brand ID", "Stable brand key."))
     brand_name = fields.String(allow_none=True, metadata=zapier("Brand Name", "Brand name."))
     domain = fields.String(allow_none=True, metadata=zapier("Domain", "The brand's domain."))
-    primary_hex = fields.String(allow_none=True, metadata=zapier(
-        "Primary Colour", "Primary (background) colour, #RRGGBB."))
-    secondary_hex = fields.String(allow_none=True, metadata=zapier(
-        "Secondary Colour", "Secondary (accent) colour, #RRGGBB."))
+    primary_hex = fields.String(
+        allow_none=True, metadata=zapier("Primary Colour", "Primary (background) colour, #RRGGBB.")
+    )
+    secondary_hex = fields.String(
+        allow_none=True, metadata=zapier("Secondary Colour", "Secondary (accent) colour, #RRGGBB.")
+    )
     logo_url = fields.String(allow_none=True, metadata=zapier("Logo URL", "Logo image URL."))
-    image_url = fields.String(allow_none=True, metadata=zapier(
-        "Image URL", "The generated image (image and campaign jobs).", type="file"))
-    error = fields.String(allow_none=True, metadata=zapier(
-        "Error", "Why the job failed (failed jobs only)."))
-    created_at = fields.String(metadata=zapier(
-        "Created At", "When the job was submitted (ISO 8601 UTC).", type="datetime"))
-    finished_at = fields.String(allow_none=True, metadata=zapier(
-        "Finished At", "When the job ended (ISO 8601 UTC).", type="datetime"))
+    image_url = fields.String(
+        allow_none=True,
+        metadata=zapier("Image URL", "The generated image (image and campaign jobs).", type="file"),
+    )
+    error = fields.String(
+        allow_none=True, metadata=zapier("Error", "Why the job failed (failed jobs only).")
+    )
+    created_at = fields.String(
+        metadata=zapier("Created At", "When the job was submitted (ISO 8601 UTC).", type="datetime")
+    )
+    finished_at = fields.String(
+        allow_none=True,
+        metadata=zapier("Finished At", "When the job ended (ISO 8601 UTC).", type="datetime"),
+    )
 
 
 class ZapierEventObject(ZapierObject):
     """A job-finished trigger item: the object plus the hook event it raised."""
 
-    event = fields.String(metadata=zapier(
-        "Event", "job.completed, job.failed or brand.extracted."))
+    event = fields.String(metadata=zapier("Event", "job.completed, job.failed or brand.extracted."))

@@ -13,8 +13,8 @@ from connector.auth import Account, current_account
 from connector.bodies import json_object, load
 from connector.errors import BadRequest, NotFound
 from connector.ledger import get_ledger
-from connector.pi_access import pi_client
 from connector.pi.validation import UUID_RE
+from connector.pi_access import pi_client
 from connector.submission import submit_job
 from connector.subscribers import Subscriber
 from connector.waiting import wait_short
@@ -52,13 +52,17 @@ def check_target(url: str, field: str) -> None:
     """Refuse a URL we would POST to unless it is public https (outside the dev allowance)."""
     allow_private = _allow_private()
     if not allow_private and not url.lower().startswith("https://"):
-        raise BadRequest(f"{field} must be an https URL", code=f"invalid_{field}",
-                         details={field: ["must be an https URL"]})
+        raise BadRequest(
+            f"{field} must be an https URL",
+            code=f"invalid_{field}",
+            details={field: ["must be an https URL"]},
+        )
     try:
         outbound.check_target_url(url, allow_private=allow_private)
     except outbound.TargetRefused as exc:
-        raise BadRequest(f"{field} refused: {exc}", code=f"invalid_{field}",
-                         details={field: [str(exc)]}) from None
+        raise BadRequest(
+            f"{field} refused: {exc}", code=f"invalid_{field}", details={field: [str(exc)]}
+        ) from None
 
 
 @bp.get("/me")
@@ -70,10 +74,12 @@ def me():
         client.list_brands(limit=1)  # Pi's 401/403 becomes our 401 (Zapier: reconnect)
     finally:
         client.close()
-    return jsonify({
-        "account_id": account.account_id,
-        "label": f"Pi account …{account.account_id[-4:]}",
-    })
+    return jsonify(
+        {
+            "account_id": account.account_id,
+            "label": f"Pi account …{account.account_id[-4:]}",
+        }
+    )
 
 
 @bp.post("/actions/<action>")
@@ -91,7 +97,9 @@ def run_action(action: str):
         check_target(callback_url, "callback_url")
         subscribers.append(Subscriber(CALLBACK_KIND, callback_url))
     submission = submit_job(
-        account, kind, {k: v for k, v in body.items() if v is not None},
+        account,
+        kind,
+        {k: v for k, v in body.items() if v is not None},
         origin="zapier",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,

@@ -112,6 +112,8 @@ class Controls:
         self.flags = replace(config)
         self.config = replace(config)
         self._lock = threading.Lock()
+        # In-flight long-polls survive a reset, so this counter is never cleared.
+        self.waiting = 0
         self._clear()
 
     def _clear(self) -> None:
@@ -122,7 +124,6 @@ class Controls:
         self.reset_next: list[dict[str, Any]] = []
         self._error_seq = 0
         self._limit_seq = 0
-        self.waiting = 0
 
     def configure(self, body: dict[str, Any]) -> dict[str, Any]:
         """Apply settings and queue one-shot faults from an admin body; return the state."""

@@ -42,7 +42,7 @@ def test_another_account_cannot_read_the_record(ledger):
 
 
 def test_jobs_are_listed_newest_first_with_a_limit(ledger):
-    records = [make(created=1000 + i) for i in range(5)]
+    records = [make(created=time.time() - 100 + i) for i in range(5)]
     for record in records:
         ledger.create(record)
     listed = ledger.list_jobs("acct-a", limit=3)

@@ -22,7 +22,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, *, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 15.0, proc: subprocess.Popen | None = None
+) -> None:
     """Block until something accepts TCP connections on the port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

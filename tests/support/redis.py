@@ -10,8 +10,6 @@ import redis
 
 from tests.support.procs import ServerProcess, free_port
 
-TEST_SECRET_KEY = "8w0VoWw3mnOJ6tLqMZx2y0PZ0ZqH0lF3d0bq5aSx4mY="
-
 
 class RedisServer:
     """A redis-server this test session owns (so flushing it harms nobody)."""
@@ -19,12 +17,26 @@ class RedisServer:
     def __init__(self, *, appendonly: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.fail("redis-server is not on PATH; .ci/run installs it (apt-get install redis-server)")
+            pytest.fail(
+                "redis-server is not on PATH; .ci/run installs it (apt-get install redis-server)"
+            )
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="pic-redis-")
-        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--dir", self.dir, "--appendonly", "yes" if appendonly else "no",
-                "--appendfsync", "always"]
+        argv = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            self.dir,
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            "always",
+        ]
         self.process = ServerProcess(argv, port=self.port)
         self.url = f"redis://127.0.0.1:{self.port}/0"
 

@@ -9,9 +9,7 @@ import pytest
 import requests
 
 from tests.support.procs import ServerProcess, free_port, python_argv
-from tests.support.redis import TEST_SECRET_KEY
-
-WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tz"
+from tests.support.constants import TEST_SECRET_KEY, WEBHOOK_SECRET
 
 
 class LiveStack:
@@ -34,7 +32,8 @@ class LiveStack:
         }
         self.web = ServerProcess(
             python_argv("-m", "connector.cli", "serve", "--port", str(self.port)),
-            port=self.port, env=self.env,
+            port=self.port,
+            env=self.env,
         )
         self.workers: list[ServerProcess] = []
 

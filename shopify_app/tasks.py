@@ -1,0 +1,220 @@
+"""RQ tasks for shops: brand extraction, webhook registration, uninstall and redaction."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from rq import Retry
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus, get_current_job
+
+from connector.errors import ApiError, pi_error_to_api
+from connector.ledger import get_ledger
+from connector.pi import PiError, PiInputError
+from connector.queues import SHOPIFY, get_queue
+from connector.store import get_store
+from shopify_app import operations
+from shopify_app.errors import ShopifyError, ShopNotInstalled, UserErrors
+from shopify_app.graphql import AdminClient
+from shopify_app.settings import ShopifySettings, get_settings
+from shopify_app.store import ShopStore, get_shops
+from shopify_app.tokens import ShopTokens
+
+log = logging.getLogger("shopify_app.tasks")
+
+UNINSTALL_TOPIC = "APP_UNINSTALLED"
+RETRY = Retry(max=3, interval=[10, 30, 90])
+RUNNING = ("queued", "running")
+
+
+def admin_client(
+    settings: ShopifySettings, shop: str, install_id: str, **options: Any
+) -> AdminClient:
+    """Return an Admin GraphQL client acting with the shop's offline token."""
+    return AdminClient(
+        settings, shop, ShopTokens(get_shops(), settings, shop, install_id), **options
+    )
+
+
+def enqueue(shop: str, func, *args: Any, pending: bool = True, **options: Any) -> str:
+    """Put a shop task on the Shopify queue; `pending` work is dropped on uninstall."""
+    queue = get_queue(get_store(), SHOPIFY)
+    # No results are kept: a finished job must not leave the shop's domain behind in Redis.
+    options.setdefault("result_ttl", 0)
+    options.setdefault("failure_ttl", 86400)
+    job = queue.enqueue(func, shop, *args, **options)
+    if pending:
+        # Only install work is tracked: uninstall must never cancel a queued shop/redact.
+        get_shops().add_rq_job(shop, job.id)
+    return job.id
+
+
+def _extract_lock_ttl() -> int:
+    return int(current_app.config["CONNECTOR_WORKER_DEADLINE_SECONDS"]) + 600
+
+
+def enqueue_extraction(shop: str, install_id: str) -> bool:
+    """Enqueue a brand extraction unless one is already pending for the shop; True if enqueued."""
+    shops = get_shops()
+    lock_key = shops.key(shop, "lock", "extract")
+    # One pending extraction per shop: a double click or a re-install adds nothing.
+    if not shops.redis.set(lock_key, install_id, nx=True, ex=_extract_lock_ttl()):
+        return False
+    try:
+        shops.update_config(shop, install_id, status="queued", last_error=None)
+        enqueue(
+            shop,
+            extract_brand_for_shop,
+            install_id,
+            job_timeout=_extract_lock_ttl(),
+            retry=RETRY,
+        )
+    except BaseException:
+        shops.redis.delete(lock_key)
+        raise
+    return True
+
+
+def _failure_text(exc: BaseException) -> str:
+    """Return a message safe to show a merchant (no stack, no token, no upstream body)."""
+    if isinstance(exc, PiInputError):
+        return f"the shop's primary domain cannot be extracted ({exc.message})"
+    if isinstance(exc, PiError):
+        return pi_error_to_api(exc).message
+    if isinstance(exc, ApiError | ShopifyError):
+        return exc.message
+    return "the extraction failed unexpectedly"
+
+
+def extract_brand_for_shop(shop: str, install_id: str) -> str:
+    """RQ task: extract the brand of the shop's primary domain and persist it (safe to re-run)."""
+    from connector.submission import submit_job
+    from connector.waiting import wait_in_worker
+
+    settings, shops = get_settings(), get_shops()
+    lock_key = shops.key(shop, "lock", "extract")
+    try:
+        record = shops.installed(shop)
+        if record is None or record.install_id != install_id:
+            return "skipped"
+        shops.update_config(shop, install_id, status="running", last_error=None)
+        client = admin_client(settings, shop, install_id)
+        info = operations.shop_info(client)
+        shops.set_installation_gid(shop, install_id, info.installation_gid)
+        account = settings.pi_account()
+        submission = submit_job(
+            account,
+            "brand_extraction",
+            {"url": info.primary_url},
+            origin="shopify",
+            origin_ref=shop,
+            track=False,
+        )
+        job_id = submission.record.job_id
+        shops.update_config(shop, install_id, job_id=job_id)
+        job = wait_in_worker(account.account_id, job_id)
+        if job.status == "completed" and not job.brand_id:
+            job.status, job.error = "failed", "Pi finished the job without a brand"
+        if job.status != "completed":
+            shops.update_config(
+                shop,
+                install_id,
+                status="failed",
+                job_id=job_id,
+                last_error=job.error or "the Pi job failed",
+            )
+            return "failed"
+        fields = job.brand_fields()
+        if not shops.persist_brand(shop, install_id, job_id, fields):
+            return "skipped"  # uninstalled while we waited: store nothing
+        try:
+            operations.set_brand_metafields(client, info.installation_gid, fields)
+            shops.update_config(shop, install_id, metafield_error=None)
+        except (UserErrors, ShopifyError) as exc:
+            if isinstance(exc, ShopNotInstalled):
+                return "skipped"
+            shops.update_config(shop, install_id, metafield_error=_failure_text(exc))
+            if exc.retryable:
+                raise
+        return "completed"
+    except ShopNotInstalled:
+        return "skipped"
+    except (PiError, PiInputError, ApiError, ShopifyError) as exc:
+        shops.update_config(shop, install_id, status="failed", last_error=_failure_text(exc))
+        log.warning("brand extraction for %s failed: %s", shop, type(exc).__name__)
+        if getattr(exc, "retryable", False) or _pi_transient(exc):
+            raise
+        return "failed"
+    finally:
+        # Free the slot only if it is still ours (a re-install may have taken it).
+        if shops.redis.get(lock_key) == install_id.encode():
+            shops.redis.delete(lock_key)
+
+
+def _pi_transient(exc: BaseException) -> bool:
+    """Return True for Pi failures worth another try by RQ (connection, 5xx, rate limits)."""
+    from connector.pi import PiConnectionError, PiRateLimited
+
+    status = getattr(exc, "status", None)
+    return isinstance(exc, PiConnectionError | PiRateLimited) or (
+        isinstance(exc, PiError) and isinstance(status, int) and status >= 500
+    )
+
+
+def register_uninstall_webhook(shop: str, install_id: str, *, max_attempts: int = 6) -> str:
+    """RQ task (and install step): subscribe app/uninstalled through Admin GraphQL."""
+    settings, shops = get_settings(), get_shops()
+    record = shops.installed(shop)
+    if record is None or record.install_id != install_id:
+        return "skipped"
+    client = admin_client(settings, shop, install_id, max_attempts=max_attempts)
+    operations.register_webhook(client, UNINSTALL_TOPIC, settings.public("/shopify/webhooks"))
+    return "registered"
+
+
+def drop_pending_work(shop: str, shops: ShopStore) -> int:
+    """Cancel the shop's queued RQ jobs and stop its running ones; return how many were touched."""
+    store = get_store()
+    current = get_current_job()
+    count = 0
+    for job_id in shops.rq_jobs(shop):
+        if current is not None and job_id == current.id:
+            continue
+        try:
+            job = Job.fetch(job_id, connection=store.redis)
+        except NoSuchJobError:
+            continue
+        status = job.get_status(refresh=False)
+        try:
+            if status == JobStatus.STARTED:
+                send_stop_job_command(store.redis, job_id)
+            else:
+                job.delete(remove_from_queue=True)
+            count += 1
+        except (InvalidJobOperation, NoSuchJobError):
+            continue
+    return count
+
+
+def handle_uninstalled(shop: str, triggered_at: float | None = None) -> str:
+    """RQ task for app/uninstalled: drop tokens, config and pending work (ledger: redact)."""
+    shops = get_shops()
+    record = shops.get(shop)
+    if record is not None and triggered_at and record.installed_at > triggered_at:
+        return "stale"  # a redelivery from before the current install must not remove it
+    drop_pending_work(shop, shops)
+    shops.drop_install(shop)
+    return "uninstalled"
+
+
+def redact_shop(shop: str) -> str:
+    """RQ task for shop/redact: erase every key of the shop, its ledger entries included."""
+    settings, shops = get_settings(), get_shops()
+    drop_pending_work(shop, shops)
+    erased = shops.erase(shop)
+    entries = get_ledger().erase_origin(settings.pi_account().account_id, "shopify", shop)
+    log.info("redacted %s: %d keys, %d ledger entries", shop, erased, entries)
+    return "redacted"

@@ -1,0 +1,140 @@
+"""ManyChat end to end: real web and worker processes, a private Redis, the simulator process."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
+
+from connector.queues import ALL_QUEUES, TRACK
+from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
+
+KEY = "pi_test_manychat_live_account"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+EXTRACT = "/manychat/v1/brands/extract"
+CREATE_ROUTE = "POST /api/v1/brands/extract"
+
+
+@pytest.fixture
+def fake_manychat():
+    with FakeManyChat() as fake:
+        yield fake
+
+
+def _push_body(url: str, subscriber_id: int, flow_ns: str | None = "content_live_flow") -> dict:
+    body = {"url": url, "subscriber_id": str(subscriber_id), "manychat_api_key": VALID_KEY}
+    if flow_ns:
+        body["flow_ns"] = flow_ns
+    return body
+
+
+def test_a_job_submitted_over_http_ends_with_the_push_at_manychat(
+    live_stack_factory, fake_manychat
+):
+    stack = live_stack_factory(MANYCHAT_API_URL=fake_manychat.url)
+    response = stack.post(EXTRACT, json=_push_body("https://live-push.example", 501), headers=AUTH)
+    assert response.status_code == 200, response.text
+    job_id = response.json()["job_id"]
+
+    [flow] = fake_manychat.wait_for(SEND_FLOW, 1, timeout=30)
+    [fields] = fake_manychat.calls_to(SET_FIELDS, 501)
+    assert fields.at <= flow.at
+    assert fields.headers["Authorization"] == f"Bearer {VALID_KEY}"
+    pushed = fields.fields()
+    assert pushed["job_id"] == job_id and pushed["status"] == "completed"
+    assert pushed["brand_id"] and pushed["brand_name"]
+    assert set(pushed) <= {"job_id", "status", "brand_id", "brand_name", "domain",
+                           "primary_hex", "secondary_hex", "logo_url"}  # fmt: skip
+    assert flow.body == {"subscriber_id": 501, "flow_ns": "content_live_flow"}
+    # What the push set is what a later read answers.
+    later = stack.get(f"/manychat/v1/jobs/{job_id}", headers=AUTH).json()
+    assert later["brand_id"] == pushed["brand_id"]
+
+
+def _started_track_job(conn: redis.Redis, job_id: str, timeout: float = 15.0) -> None:
+    registry = StartedJobRegistry(TRACK, connection=conn)
+    deadline = time.monotonic() + timeout
+    while f"track-{job_id}" not in registry.get_job_ids():
+        assert time.monotonic() < deadline, "the worker never started tracking the job"
+        time.sleep(0.05)
+
+
+def _expire_dead_workers_jobs(conn: redis.Redis) -> None:
+    """Do now what RQ does after a dead worker's heartbeat and scheduler lock expire.
+
+    RQ only treats a started job as abandoned ~90 s after the last heartbeat, and a new
+    worker only notices on a maintenance pass (every 10 min); the dead worker's scheduler
+    lock lives 61 s. No worker is alive here, so every started job and lock is the dead one's.
+    """
+    for name in ALL_QUEUES:
+        StartedJobRegistry(queue=Queue(name, connection=conn)).cleanup(time.time() + 86400)
+        conn.delete(f"rq:scheduler-lock:{name}")
+
+
+def test_killed_worker_during_a_long_wait_still_delivers_exactly_once(
+    live_stack_factory, fake_manychat, pisim
+):
+    stack = live_stack_factory(
+        MANYCHAT_API_URL=fake_manychat.url, CONNECTOR_MANYCHAT_WAIT_SECONDS="0"
+    )
+    conn = redis.Redis.from_url(stack.redis_url)
+    response = stack.post(EXTRACT, json=_push_body("https://secs8-kill.example", 777), headers=AUTH)
+    assert response.status_code == 200, response.text
+    job_id = response.json()["job_id"]
+    _started_track_job(conn, job_id)
+    time.sleep(0.5)  # well inside the worker's long-poll on Pi
+
+    stack.kill_worker()  # SIGKILL to the worker's process group, work-horse included
+    assert fake_manychat.calls == []
+    _expire_dead_workers_jobs(conn)
+    stack.start_worker()
+
+    [flow] = fake_manychat.wait_for(SEND_FLOW, 1, timeout=40)
+    time.sleep(2)  # a duplicate would arrive now
+    assert len(fake_manychat.calls_to(SET_FIELDS, 777)) == 1
+    assert len(fake_manychat.calls_to(SEND_FLOW, 777)) == 1
+    assert flow.at >= pisim.job(job_id)["ends_at"]
+    assert fake_manychat.calls_to(SET_FIELDS, 777)[0].fields()["status"] == "completed"
+    assert pisim.count(CREATE_ROUTE) == 1
+
+
+def test_fifty_identical_concurrent_requests_create_one_pi_job(live_stack_factory, pisim):
+    stack = live_stack_factory()
+    body = {"url": "https://concurrent-fifty.example"}
+
+    def post(_: int):
+        return stack.post(EXTRACT, json=body, headers=AUTH, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(post, range(50)))
+
+    assert [a.status_code for a in answers] == [200] * 50, answers[0].text
+    assert len({a.json()["job_id"] for a in answers}) == 1
+    assert pisim.count(CREATE_ROUTE) == 1
+
+
+def test_a_hanging_pi_job_is_answered_within_the_budget(live_stack_factory, pisim):
+    stack = live_stack_factory()
+
+    def timed(n: int) -> tuple[float, dict]:
+        started = time.monotonic()
+        response = stack.post(
+            EXTRACT, json={"url": f"https://hang-{n}-{uuid.uuid4().hex[:6]}.example"}, headers=AUTH
+        )
+        assert response.status_code == 200, response.text
+        return time.monotonic() - started, response.json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(timed, range(4)))
+
+    for elapsed, body in results:
+        assert elapsed <= 7.5, elapsed
+        assert elapsed >= 5.5, elapsed  # it did wait for Pi, not give up at once
+        assert body["status"] in ("queued", "processing") and body["job_id"]
+        assert body["brand_id"] is None
+    stack.kill_worker()  # it is stuck in the hanging long-polls: skip the graceful stop

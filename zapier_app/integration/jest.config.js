@@ -1,0 +1,6 @@
+'use strict';
+
+module.exports = {
+  testEnvironment: 'node',
+  testTimeout: 60000,
+};
