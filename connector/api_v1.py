@@ -34,10 +34,15 @@ class JobCreateSchema(Schema):
 def check_callback_url(url: str) -> None:
     """Refuse a callback target that is not a public http(s) address (outside the dev allowance)."""
     try:
-        outbound.check_target_url(url, allow_private=bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"]))
+        outbound.check_target_url(
+            url, allow_private=bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
+        )
     except outbound.TargetRefused as exc:
-        raise BadRequest(f"callback_url refused: {exc}", code="invalid_callback_url",
-                         details={"callback_url": [str(exc)]}) from None
+        raise BadRequest(
+            f"callback_url refused: {exc}",
+            code="invalid_callback_url",
+            details={"callback_url": [str(exc)]},
+        ) from None
 
 
 @bp.post("/jobs")
@@ -48,14 +53,19 @@ def create_job():
     subscribers = []
     if body["callback_url"]:
         if not current_app.config.get("CONNECTOR_WEBHOOK_SECRET"):
-            raise BadRequest("callback_url is unavailable: the server has no CONNECTOR_WEBHOOK_SECRET",
-                             code="callback_unavailable")
+            raise BadRequest(
+                "callback_url is unavailable: the server has no CONNECTOR_WEBHOOK_SECRET",
+                code="callback_unavailable",
+            )
         check_callback_url(body["callback_url"])
         subscribers.append(Subscriber("webhook", body["callback_url"]))
     from flask import request
 
     submission = submit_job(
-        account, body["kind"], body["input"], origin="api",
+        account,
+        body["kind"],
+        body["input"],
+        origin="api",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,
     )

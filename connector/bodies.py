@@ -49,8 +49,11 @@ def wait_seconds(name: str, *, default: float, maximum: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a number of seconds", code="invalid_query",
-                         details={name: ["not a number"]}) from None
+        raise BadRequest(
+            f"{name} must be a number of seconds",
+            code="invalid_query",
+            details={name: ["not a number"]},
+        ) from None
     if value < 0 or value != value:
         raise BadRequest(f"{name} must be >= 0", code="invalid_query", details={name: ["negative"]})
     return min(value, maximum)

@@ -51,9 +51,15 @@ def register_delivery_kind(app: Flask, kind: str, handler: Handler) -> None:
     app.extensions.setdefault("delivery_kinds", {})[kind] = handler
 
 
-def backoff_delay(attempt: int, *, retry_after: float | None = None, base: float = 2.0,
-                  cap: float = 600.0, rand: Callable[[], float] = random.random) -> float:
-    """Return the wait before retry `attempt` (1-based): the server's word, else jittered doubling."""
+def backoff_delay(
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+    base: float = 2.0,
+    cap: float = 600.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Return the wait before retry `attempt` (1-based): server's word, else jittered doubling."""
     if retry_after is not None and retry_after > 0:
         return min(float(retry_after), cap)
     ceiling = min(cap, base * 2 ** (attempt - 1))
@@ -82,7 +88,9 @@ def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> 
     config = current_app.config
     try:
         response = outbound.post_json(
-            url, body, headers=headers,
+            url,
+            body,
+            headers=headers,
             timeout=float(config["CONNECTOR_DELIVERY_TIMEOUT_SECONDS"]),
             allow_private=bool(config["CONNECTOR_ALLOW_PRIVATE_TARGETS"]),
         )
@@ -144,23 +152,39 @@ def deliver(account_id: str, job_id: str, ref: str, attempt: int = 1) -> str:
     final = outcome.result
     if outcome.result == RETRY and attempt >= max_attempts:
         final = FAILED
-    redis.hset(state_key, mapping={
-        "state": final if final != RETRY else "retrying",
-        "attempts": attempt,
-        "detail": outcome.detail[:300],
-        "updated_at": repr(time.time()),
-        **({"delivered_at": repr(time.time())} if final == DELIVERED else {}),
-    })
+    redis.hset(
+        state_key,
+        mapping={
+            "state": final if final != RETRY else "retrying",
+            "attempts": attempt,
+            "detail": outcome.detail[:300],
+            "updated_at": repr(time.time()),
+            **({"delivered_at": repr(time.time())} if final == DELIVERED else {}),
+        },
+    )
     redis.expire(state_key, ledger.retention)
-    log.info("delivery %s of job %s: %s (%s)", target.kind, job_id, final, outcome.detail,
-             extra={"job_id": job_id, "status": final})
+    log.info(
+        "delivery %s of job %s: %s (%s)",
+        target.kind,
+        job_id,
+        final,
+        outcome.detail,
+        extra={"job_id": job_id, "status": final},
+    )
     if final == GONE and target.hook_id:
         current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
     if final == RETRY:
         delay = backoff_delay(attempt, retry_after=outcome.retry_after)
         get_queue(current_app.extensions["store"], DELIVER).enqueue_in(
-            timedelta(seconds=delay), deliver, account_id, job_id, ref, attempt + 1,
-            job_timeout=120, result_ttl=3600, failure_ttl=7 * 86400,
+            timedelta(seconds=delay),
+            deliver,
+            account_id,
+            job_id,
+            ref,
+            attempt + 1,
+            job_timeout=120,
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
         )
     elif ref.startswith("sub:"):
         # Delivered or given up: the subscriber's secret is no longer needed.

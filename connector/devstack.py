@@ -55,8 +55,19 @@ class DevStack:
             port = _free_port()
             proc = self.spawn(
                 "redis-server",
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.tmp)],
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.tmp),
+                ],
                 env,
             )
             _wait_for_port(port, proc, "redis-server")
@@ -104,8 +115,19 @@ def run_dev_stack(*, host: str = "127.0.0.1", port: int = 8000) -> int:
             sim_port = _free_port()
             sim = stack.spawn(
                 "pisim",
-                [sys.executable, "-m", "connector.pisim", "--host", "127.0.0.1",
-                 "--port", str(sim_port), "--long-poll", "wake", "--job-seconds", "5"],
+                [
+                    sys.executable,
+                    "-m",
+                    "connector.pisim",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(sim_port),
+                    "--long-poll",
+                    "wake",
+                    "--job-seconds",
+                    "5",
+                ],
                 env,
             )
             _wait_for_port(sim_port, sim, "Pi simulator")
@@ -127,8 +149,9 @@ def run_dev_stack(*, host: str = "127.0.0.1", port: int = 8000) -> int:
             f"  Redis: {env['REDIS_URL']}\n"
             f"Try:  curl -s http://{host}:{port}/readyz\n"
             f"      curl -s -X POST http://{host}:{port}/manychat/v1/brands/extract \\\n"
-            f"        -H 'Authorization: Bearer {DEMO_KEY}' -H 'Content-Type: application/json' \\\n"
-            f"        -d '{{\"url\": \"https://acme.example\"}}'\n"
+            f"        -H 'Authorization: Bearer {DEMO_KEY}' \\\n"
+            "        -H 'Content-Type: application/json' \\\n"
+            f'        -d \'{{"url": "https://acme.example"}}\'\n'
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -168,7 +168,9 @@ def init_app(app: Flask) -> None:
     def _redis_down(exc: Exception):
         log.error("redis unavailable: %s", type(exc).__name__)
         return error_response(
-            503, "redis_unavailable", "the connector's store is unavailable; retry shortly",
+            503,
+            "redis_unavailable",
+            "the connector's store is unavailable; retry shortly",
             headers={"Retry-After": "5"},
         )
 

@@ -192,8 +192,17 @@ class Ledger:
         fields = {
             k: v
             for k, v in record.to_hash().items()
-            if k in ("status", "brand_id", "brand", "image_url", "error", "phase",
-                     "updated_at", "finished_at")
+            if k
+            in (
+                "status",
+                "brand_id",
+                "brand",
+                "image_url",
+                "error",
+                "phase",
+                "updated_at",
+                "finished_at",
+            )
         }
         args = [item for pair in fields.items() for item in pair]
         key = self.job_key(record.account_id, record.job_id)
@@ -223,14 +232,18 @@ class Ledger:
             pipe.hgetall(self.job_key(account_id, _text(job_id)))
         return [JobRecord.from_hash(raw) for raw in pipe.execute() if raw and b"job_id" in raw]
 
-    def list_jobs(self, account_id: str, *, limit: int = 50, finished: bool = False) -> list[JobRecord]:
+    def list_jobs(
+        self, account_id: str, *, limit: int = 50, finished: bool = False
+    ) -> list[JobRecord]:
         """Return the account's jobs (or finished jobs), newest first."""
         index = self.account_key(account_id, "finished" if finished else "jobs")
         return self._records(account_id, self.redis.zrevrange(index, 0, max(limit, 1) - 1))
 
     def list_brands(self, account_id: str, *, limit: int = 50) -> list[JobRecord]:
         """Return the latest completed extraction of each brand, newest first."""
-        brand_ids = self.redis.zrevrange(self.account_key(account_id, "brands"), 0, max(limit, 1) - 1)
+        brand_ids = self.redis.zrevrange(
+            self.account_key(account_id, "brands"), 0, max(limit, 1) - 1
+        )
         if not brand_ids:
             return []
         job_ids = self.redis.hmget(self.account_key(account_id, "brandjob"), brand_ids)

@@ -19,7 +19,9 @@ _SECRET_PATTERNS = [
     re.compile(r"\bpi_(?:test|live)_[A-Za-z0-9_\-]+"),
     re.compile(r"\bshp(?:at|ua|ca|pa|ss|rt)_[A-Za-z0-9]+"),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"),
-    re.compile(r"(?i)((?:access_token|refresh_token|api_key|apikey|token|secret|code|hmac)=)[^&\s]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|api_key|apikey|token|secret|code|hmac)=)[^&\s]+"
+    ),
 ]
 
 
@@ -95,7 +97,9 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", incoming) else new_request_id()
+        g.request_id = (
+            incoming if re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", incoming) else new_request_id()
+        )
         g.request_started = time.perf_counter()
         request_id_var.set(g.request_id)
 
@@ -110,8 +114,12 @@ def init_app(app: Flask) -> None:
             request.method,
             request.path,
             response.status_code,
-            extra={"method": request.method, "path": request.path,
-                   "status": response.status_code, "duration_ms": duration_ms},
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
         )
         return response
 

@@ -38,6 +38,9 @@ def readyz():
     if pi_problem:
         reasons.append(pi_problem)
     if reasons:
-        body = {"error": {"code": "not_ready", "message": "; ".join(reasons)}, "status": "not_ready"}
+        body = {
+            "error": {"code": "not_ready", "message": "; ".join(reasons)},
+            "status": "not_ready",
+        }
         return jsonify(body), 503
     return jsonify({"status": "ready", "redis": "ok", "pi": "ok"})

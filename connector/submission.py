@@ -19,8 +19,15 @@ from connector.subscribers import Subscriber
 
 BRAND_KEYS = ("url", "logo_base64", "images_base64", "location")
 GENERATION_KEYS = (
-    "prompt", "reference_images", "brand_id", "brand_identity_json", "aspect_ratio",
-    "resolution", "thinking_intensity", "client_reference_id", "metadata",
+    "prompt",
+    "reference_images",
+    "brand_id",
+    "brand_identity_json",
+    "aspect_ratio",
+    "resolution",
+    "thinking_intensity",
+    "client_reference_id",
+    "metadata",
 )
 
 
@@ -70,7 +77,9 @@ def _create_on_pi(account: Account, kind: str, payload: dict[str, Any], pi_key: 
     client = pi_client(account.api_key)
     try:
         if kind == "brand_extraction":
-            return client.extract_brand(**{k: payload[k] for k in BRAND_KEYS if payload.get(k) is not None})
+            return client.extract_brand(
+                **{k: payload[k] for k in BRAND_KEYS if payload.get(k) is not None}
+            )
         args = {k: payload[k] for k in GENERATION_KEYS if payload.get(k) is not None}
         # A per-claim key lets the client retry the POST safely without replaying a failed job.
         create = client.generate_image if kind == "image_generation" else client.render_campaign
@@ -132,10 +141,13 @@ def submit_job(
     secrets_box = ext["secrets"]
     pipe = ledger.redis.pipeline(transaction=True)
     ledger.create(
-        record, pipe,
+        record,
+        pipe,
         extra={"api_key": secrets_box.encrypt(account.api_key), "idem": claim.redis_key},
     )
-    remember_encrypted_field(ledger.store, ledger.job_key(account.account_id, job_id), "api_key", pipe)
+    remember_encrypted_field(
+        ledger.store, ledger.job_key(account.account_id, job_id), "api_key", pipe
+    )
     idem.bind(pipe, claim, job_id)
     for subscriber in subscribers:
         subs.add(pipe, account.account_id, job_id, subscriber)

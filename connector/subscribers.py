@@ -100,7 +100,10 @@ class Subscriptions:
 
     def targets(self, record: JobRecord) -> list[str]:
         """Return delivery refs for a terminal job: its subscribers and matching hooks."""
-        refs = [f"sub:{s.decode()}" for s in self.redis.hkeys(self._subs_key(record.account_id, record.job_id))]
+        refs = [
+            f"sub:{s.decode()}"
+            for s in self.redis.hkeys(self._subs_key(record.account_id, record.job_id))
+        ]
         events = events_for(record)
         for hook in self.list_hooks(record.account_id):
             if hook.event in events:
@@ -121,9 +124,12 @@ class Subscriptions:
 
     def create_hook(self, account_id: str, kind: str, target_url: str, event: str) -> Hook:
         """Store a new hook and return it."""
-        hook = Hook("hk_" + pysecrets.token_hex(10), account_id, kind, target_url, event, time.time())
-        value = json.dumps({"kind": kind, "target_url": target_url, "event": event,
-                            "created_at": hook.created_at})
+        hook = Hook(
+            "hk_" + pysecrets.token_hex(10), account_id, kind, target_url, event, time.time()
+        )
+        value = json.dumps(
+            {"kind": kind, "target_url": target_url, "event": event, "created_at": hook.created_at}
+        )
         self.redis.hset(self._hooks_key(account_id), hook.id, value)
         return hook
 
@@ -140,8 +146,16 @@ class Subscriptions:
         hooks = []
         for hook_id, raw in self.redis.hgetall(self._hooks_key(account_id)).items():
             d = json.loads(raw)
-            hooks.append(Hook(hook_id.decode(), account_id, d["kind"], d["target_url"],
-                              d["event"], d["created_at"]))
+            hooks.append(
+                Hook(
+                    hook_id.decode(),
+                    account_id,
+                    d["kind"],
+                    d["target_url"],
+                    d["event"],
+                    d["created_at"],
+                )
+            )
         return hooks
 
     def delete_hook(self, account_id: str, hook_id: str) -> bool:

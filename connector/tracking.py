@@ -48,7 +48,9 @@ def apply_pi_job(record: JobRecord, job: Job, *, fetch_brand=None) -> JobRecord:
             try:
                 brand = fetch_brand(job.brand_id)
             except Exception as exc:  # the id is what matters; the summary is a bonus
-                log.warning("brand summary unavailable for job %s: %s", record.job_id, type(exc).__name__)
+                log.warning(
+                    "brand summary unavailable for job %s: %s", record.job_id, type(exc).__name__
+                )
         record.brand = brand_summary(brand, record.input.get("url"))
         record.error = None
     else:
@@ -76,8 +78,14 @@ def dispatch(record: JobRecord) -> int:
     for ref in subs.targets(record):
         if subs.mark_queued(record.account_id, record.job_id, ref):
             queue.enqueue(
-                deliver, record.account_id, record.job_id, ref, 1,
-                job_timeout=120, result_ttl=3600, failure_ttl=7 * 86400,
+                deliver,
+                record.account_id,
+                record.job_id,
+                ref,
+                1,
+                job_timeout=120,
+                result_ttl=3600,
+                failure_ttl=7 * 86400,
             )
             count += 1
     return count

@@ -35,7 +35,9 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
         return get_ledger().get(record.account_id, record.job_id) or record
     finally:
         client.close()
-    return apply_pi_job(record, job, fetch_brand=lambda brand_id: pi_client(api_key).get_brand(brand_id))
+    return apply_pi_job(
+        record, job, fetch_brand=lambda brand_id: pi_client(api_key).get_brand(brand_id)
+    )
 
 
 def wait_in_worker(
@@ -64,15 +66,21 @@ def wait_in_worker(
         while remaining(deadline) > 0:
             window = min(WORKER_POLL_SECONDS, deadline - time.monotonic())
             try:
-                job = client.wait_for_job(job_id, deadline=time.monotonic() + window,
-                                          poll_timeout=WORKER_POLL_SECONDS, expand="brand")
+                job = client.wait_for_job(
+                    job_id,
+                    deadline=time.monotonic() + window,
+                    poll_timeout=WORKER_POLL_SECONDS,
+                    expand="brand",
+                )
             except PiConnectionError:
                 # The client already backed off; pause briefly and keep following.
                 time.sleep(min(1.0, remaining(deadline)))
                 continue
             except PiAPIError as exc:
                 if exc.status in (401, 403, 404):
-                    return fail_record(record, f"Pi no longer knows this job ({exc.code or exc.status})")
+                    return fail_record(
+                        record, f"Pi no longer knows this job ({exc.code or exc.status})"
+                    )
                 time.sleep(min(1.0, remaining(deadline)))
                 continue
             record = apply_pi_job(record, job, fetch_brand=client.get_brand)

@@ -28,7 +28,9 @@ ConnectorWorker = _with_app(Worker)
 ConnectorSimpleWorker = _with_app(SimpleWorker)
 
 
-def build_worker(app: Flask, *, simple: bool = False, queues: tuple[str, ...] = ALL_QUEUES) -> Worker:
+def build_worker(
+    app: Flask, *, simple: bool = False, queues: tuple[str, ...] = ALL_QUEUES
+) -> Worker:
     """Return a worker listening on the connector's queues with the app attached."""
     store: Store = app.extensions["store"]
     cls = ConnectorSimpleWorker if simple else ConnectorWorker

@@ -30,7 +30,11 @@ def run_worker(app):
 
 def test_submit_then_wait_returns_the_completed_view(sim_app, pisim):
     client = sim_app.test_client()
-    created = client.post("/v1/jobs", json={"kind": "brand_extraction", "input": {"url": "https://acme.example"}}, headers=AUTH)
+    created = client.post(
+        "/v1/jobs",
+        json={"kind": "brand_extraction", "input": {"url": "https://acme.example"}},
+        headers=AUTH,
+    )
     assert created.status_code == 202
     job_id = created.get_json()["job_id"]
     assert created.headers["Location"].endswith(f"/v1/jobs/{job_id}")
@@ -51,8 +55,16 @@ def test_resubmission_answers_200_with_the_same_job(sim_app, pisim):
 def test_same_idempotency_key_different_body_is_422(sim_app, pisim):
     client = sim_app.test_client()
     headers = {**AUTH, "Idempotency-Key": "k-123"}
-    client.post("/v1/jobs", json={"kind": "brand_extraction", "input": {"url": "https://a.example"}}, headers=headers)
-    response = client.post("/v1/jobs", json={"kind": "brand_extraction", "input": {"url": "https://b.example"}}, headers=headers)
+    client.post(
+        "/v1/jobs",
+        json={"kind": "brand_extraction", "input": {"url": "https://a.example"}},
+        headers=headers,
+    )
+    response = client.post(
+        "/v1/jobs",
+        json={"kind": "brand_extraction", "input": {"url": "https://b.example"}},
+        headers=headers,
+    )
     assert response.status_code == 422
     assert "different request body" in response.get_json()["error"]["message"]
 
@@ -64,7 +76,13 @@ def test_same_idempotency_key_different_body_is_422(sim_app, pisim):
         ({"kind": "nope", "input": {}}, "kind"),
         ({"kind": "brand_extraction", "input": {"url": "javascript:alert(1)"}}, "url"),
         ({"kind": "image_generation", "input": {"prompt": "x" * 5001}}, "prompt"),
-        ({"kind": "image_generation", "input": {"prompt": "p", "reference_images": ["https://i.example/a.png"] * 7}}, "reference_images"),
+        (
+            {
+                "kind": "image_generation",
+                "input": {"prompt": "p", "reference_images": ["https://i.example/a.png"] * 7},
+            },
+            "reference_images",
+        ),
         ({"kind": "brand_extraction", "input": "https://a.example"}, "input"),
     ],
 )
@@ -76,7 +94,9 @@ def test_bad_input_is_400_naming_the_field_without_calling_pi(sim_app, pisim, bo
 
 
 def test_malformed_json_is_400(sim_app):
-    response = sim_app.test_client().post("/v1/jobs", data="{nope", headers={**AUTH, "Content-Type": "application/json"})
+    response = sim_app.test_client().post(
+        "/v1/jobs", data="{nope", headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_json"
 
@@ -90,18 +110,30 @@ def test_missing_or_garbled_authorization_is_401(sim_app, header):
 
 def test_another_accounts_job_is_404_without_its_data(sim_app, pisim):
     client = sim_app.test_client()
-    created = client.post("/v1/jobs", json={"kind": "brand_extraction", "input": {"url": "https://acme.example"}}, headers=AUTH)
+    created = client.post(
+        "/v1/jobs",
+        json={"kind": "brand_extraction", "input": {"url": "https://acme.example"}},
+        headers=AUTH,
+    )
     job_id = created.get_json()["job_id"]
-    response = client.get(f"/v1/jobs/{job_id}", headers={"Authorization": "Bearer pi_test_other_account"})
+    response = client.get(
+        f"/v1/jobs/{job_id}", headers={"Authorization": "Bearer pi_test_other_account"}
+    )
     assert response.status_code == 404
     assert job_id not in response.get_data(as_text=True)
 
 
 def test_callback_is_signed_and_delivered_once(sim_app, pisim, receiver):
     client = sim_app.test_client()
-    body = {"kind": "brand_extraction", "input": {"url": "https://acme.example"}, "callback_url": receiver.url + "/cb"}
+    body = {
+        "kind": "brand_extraction",
+        "input": {"url": "https://acme.example"},
+        "callback_url": receiver.url + "/cb",
+    }
     job_id = client.post("/v1/jobs", json=body, headers=AUTH).get_json()["job_id"]
-    client.post("/v1/jobs", json=body, headers=AUTH)  # a retry by the caller: same job, same subscriber
+    client.post(
+        "/v1/jobs", json=body, headers=AUTH
+    )  # a retry by the caller: same job, same subscriber
     run_worker(sim_app)
     time.sleep(0.2)
     assert len(receiver.requests) == 1
@@ -118,15 +150,24 @@ def test_callback_answering_500_is_retried_then_recorded_failed(sim_app, pisim, 
     sim_app.config["CONNECTOR_DELIVERY_MAX_ATTEMPTS"] = 3
     receiver.answers = [(500, {})] * 3
     client = sim_app.test_client()
-    body = {"kind": "brand_extraction", "input": {"url": "https://acme.example"}, "callback_url": receiver.url}
+    body = {
+        "kind": "brand_extraction",
+        "input": {"url": "https://acme.example"},
+        "callback_url": receiver.url,
+    }
     job_id = client.post("/v1/jobs", json=body, headers=AUTH).get_json()["job_id"]
     run_worker(sim_app)  # tracks, then makes attempt 1 (a 500: retry scheduled)
     with sim_app.app_context():
         from connector.auth import account_id_for
 
         account = account_id_for(KEY)
-        ref = next(iter(sim_app.extensions["subscriptions"].targets(
-            sim_app.extensions["ledger"].get(account, job_id))))
+        ref = next(
+            iter(
+                sim_app.extensions["subscriptions"].targets(
+                    sim_app.extensions["ledger"].get(account, job_id)
+                )
+            )
+        )
         assert delivery_state(account, job_id, ref)["state"] == "retrying"
         assert deliver(account, job_id, ref, 2) == "retry"
         assert deliver(account, job_id, ref, 3) == "failed"
@@ -135,8 +176,14 @@ def test_callback_answering_500_is_retried_then_recorded_failed(sim_app, pisim, 
 
 
 def test_callback_to_a_private_address_is_refused_without_the_dev_allowance(app_config, pisim):
-    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url, "CONNECTOR_ALLOW_PRIVATE_TARGETS": False})
-    body = {"kind": "brand_extraction", "input": {"url": "https://acme.example"}, "callback_url": "http://127.0.0.1:9/x"}
+    app = create_app(
+        {**app_config, "PI_BASE_URL": pisim.base_url, "CONNECTOR_ALLOW_PRIVATE_TARGETS": False}
+    )
+    body = {
+        "kind": "brand_extraction",
+        "input": {"url": "https://acme.example"},
+        "callback_url": "http://127.0.0.1:9/x",
+    }
     response = app.test_client().post("/v1/jobs", json=body, headers=AUTH)
     assert response.status_code == 400
     assert "callback_url" in response.get_json()["error"]["message"]

@@ -39,7 +39,9 @@ def test_wrong_method_is_json_405(client):
 def test_oversized_body_is_json_413(app_config):
     app = create_app({**app_config, "MAX_CONTENT_LENGTH": 100})
     response = app.test_client().post(
-        "/v1/jobs", data="x" * 1000, headers={"Authorization": "Bearer pi_test_abcdefgh"},
+        "/v1/jobs",
+        data="x" * 1000,
+        headers={"Authorization": "Bearer pi_test_abcdefgh"},
         content_type="application/json",
     )
     assert_error_shape(response, 413)
@@ -67,8 +69,13 @@ def test_readyz_is_503_with_reasons_when_pi_is_unreachable(client):
 def test_readyz_is_503_naming_redis_when_redis_is_down(app_config, pisim):
     from tests.support.procs import free_port
 
-    app = create_app({**app_config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-                      "PI_BASE_URL": pisim.base_url})
+    app = create_app(
+        {
+            **app_config,
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "PI_BASE_URL": pisim.base_url,
+        }
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     message = response.get_json()["error"]["message"]
@@ -85,7 +92,9 @@ def test_readyz_is_200_when_redis_and_pi_answer(app_config, pisim):
 
 def test_request_log_never_contains_authorization_or_query(client, caplog):
     with caplog.at_level(logging.INFO, logger="connector.http"):
-        client.get("/healthz?code=abc123secret", headers={"Authorization": "Bearer pi_test_topsecret99"})
+        client.get(
+            "/healthz?code=abc123secret", headers={"Authorization": "Bearer pi_test_topsecret99"}
+        )
     assert "GET /healthz 200" in caplog.text
     assert "topsecret99" not in caplog.text
     assert "abc123secret" not in caplog.text

@@ -7,8 +7,18 @@ from connector.delivery import DELIVERED, FAILED, GONE, RETRY, backoff_delay, ou
 
 @pytest.mark.parametrize(
     ("status", "result"),
-    [(200, DELIVERED), (204, DELIVERED), (410, GONE), (429, RETRY), (500, RETRY), (503, RETRY),
-     (408, RETRY), (302, FAILED), (400, FAILED), (404, FAILED)],
+    [
+        (200, DELIVERED),
+        (204, DELIVERED),
+        (410, GONE),
+        (429, RETRY),
+        (500, RETRY),
+        (503, RETRY),
+        (408, RETRY),
+        (302, FAILED),
+        (400, FAILED),
+        (404, FAILED),
+    ],
 )
 def test_status_is_classified(status, result):
     assert outcome_for_status(status).result == result

@@ -16,9 +16,14 @@ def ledger(redis_url):
 
 def make(account="acct-a", kind="brand_extraction", status="queued", created=None, **kw):
     return JobRecord(
-        job_id=str(uuid.uuid4()), account_id=account, kind=kind,
-        input={"url": "https://acme.example"}, origin="api", status=status,
-        created_at=created or time.time(), **kw,
+        job_id=str(uuid.uuid4()),
+        account_id=account,
+        kind=kind,
+        input={"url": "https://acme.example"},
+        origin="api",
+        status=status,
+        created_at=created or time.time(),
+        **kw,
     )
 
 
@@ -28,11 +33,26 @@ def test_record_round_trips_and_view_has_iso_timestamps(ledger):
     loaded = ledger.get("acct-a", record.job_id)
     assert loaded.job_id == record.job_id and loaded.input == record.input
     view = loaded.view()
-    assert set(view) == {"job_id", "kind", "status", "brand_id", "image_url", "brand", "error",
-                         "created_at", "updated_at"}
+    assert set(view) == {
+        "job_id",
+        "kind",
+        "status",
+        "brand_id",
+        "image_url",
+        "brand",
+        "error",
+        "created_at",
+        "updated_at",
+    }
     assert view["created_at"].endswith("Z")
-    assert set(view["brand"]) == {"brand_id", "brand_name", "domain", "primary_hex",
-                                  "secondary_hex", "logo_url"}
+    assert set(view["brand"]) == {
+        "brand_id",
+        "brand_name",
+        "domain",
+        "primary_hex",
+        "secondary_hex",
+        "logo_url",
+    }
 
 
 def test_another_account_cannot_read_the_record(ledger):

@@ -26,7 +26,9 @@ def test_redact_removes_credentials(secret):
 
 
 def test_filter_redacts_arguments_and_drops_tracebacks():
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "key %s", ("pi_test_abcdef123",), None)
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "key %s", ("pi_test_abcdef123",), None
+    )
     try:
         raise ValueError("boom")
     except ValueError:

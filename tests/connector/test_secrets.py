@@ -3,7 +3,13 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from connector.secrets import SecretBox, SecretError, parse_keys, remember_encrypted_field, rotate_all
+from connector.secrets import (
+    SecretBox,
+    SecretError,
+    parse_keys,
+    remember_encrypted_field,
+    rotate_all,
+)
 from connector.store import Store
 
 

@@ -23,7 +23,9 @@ def sim_app(app_config, pisim):
 
 def submit(app, url="https://acme.example", **kw):
     with app.app_context():
-        return submit_job(ACCOUNT, "brand_extraction", {"url": url}, origin="api", track=False, **kw)
+        return submit_job(
+            ACCOUNT, "brand_extraction", {"url": url}, origin="api", track=False, **kw
+        )
 
 
 def test_same_domain_twice_is_one_pi_job(sim_app, pisim):
@@ -95,7 +97,9 @@ def test_pi_failure_during_submission_records_nothing_and_frees_the_key(sim_app,
 def test_api_key_is_stored_only_encrypted(sim_app, redis_client):
     submit(sim_app)
     dump = b"".join(
-        str(redis_client.hgetall(k) if redis_client.type(k) == b"hash" else redis_client.dump(k)).encode()
+        str(
+            redis_client.hgetall(k) if redis_client.type(k) == b"hash" else redis_client.dump(k)
+        ).encode()
         for k in redis_client.scan_iter()
     )
     assert KEY.encode() not in dump

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -93,10 +94,8 @@ class ServerProcess:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send a signal to the whole process group (parent and children)."""
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the process group, escalating to SIGKILL, and reap it."""

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from tests.support.procs import ServerProcess, free_port, python_argv
 from tests.support.constants import TEST_SECRET_KEY, WEBHOOK_SECRET
+from tests.support.procs import ServerProcess, free_port, python_argv
 
 
 class LiveStack:
