@@ -34,7 +34,7 @@ class JobCreateSchema(Schema):
 def check_callback_url(url: str) -> None:
     """Refuse a callback target that is not a public http(s) address (outside the dev allowance)."""
     try:
-        outbound.check_target_url(
+        outbound.screen_target_url(
             url, allow_private=bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
         )
     except outbound.TargetRefused as exc:

@@ -175,6 +175,15 @@ def check_target_url(
     return _check(url, allow_private=allow_private, resolver=resolver).addresses
 
 
+def screen_target_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
+    """Refuse a target that is unsafe now; leave names that do not resolve yet to delivery."""
+    try:
+        _check(url, allow_private=allow_private, resolver=resolver)
+    except DeliveryConnectionError:
+        # DNS can be down at registration time; each delivery checks (and pins) the host again.
+        return
+
+
 class _PinnedConnectionMixin:
     """Connect to the checked addresses, in order, instead of resolving the host again."""
 

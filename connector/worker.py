@@ -8,6 +8,11 @@ from rq import SimpleWorker, Worker
 from connector.queues import ALL_QUEUES, get_queue
 from connector.store import Store
 
+# A killed worker's job is found when its heartbeat (monitoring interval + 60 s) lapses and the
+# next maintenance pass runs: 20 s + 60 s + at most 30 s puts it back on its queue within 2 min.
+JOB_MONITORING_INTERVAL = 20
+MAINTENANCE_INTERVAL = 30
+
 
 def _with_app(base: type[Worker]) -> type[Worker]:
     """Return a worker class whose jobs run inside the Flask app's context."""
@@ -34,7 +39,12 @@ def build_worker(
     """Return a worker listening on the connector's queues with the app attached."""
     store: Store = app.extensions["store"]
     cls = ConnectorSimpleWorker if simple else ConnectorWorker
-    worker = cls([get_queue(store, name) for name in queues], connection=store.redis)
+    worker = cls(
+        [get_queue(store, name) for name in queues],
+        connection=store.redis,
+        job_monitoring_interval=JOB_MONITORING_INTERVAL,
+        maintenance_interval=MAINTENANCE_INTERVAL,
+    )
     worker.flask_app = app
     return worker
 

@@ -58,7 +58,7 @@ def check_target(url: str, field: str) -> None:
             details={field: ["must be an https URL"]},
         )
     try:
-        outbound.check_target_url(url, allow_private=allow_private)
+        outbound.screen_target_url(url, allow_private=allow_private)
     except outbound.TargetRefused as exc:
         raise BadRequest(
             f"{field} refused: {exc}", code=f"invalid_{field}", details={field: [str(exc)]}

@@ -26,6 +26,7 @@ from connector.outbound import (
     TargetRefused,
     check_target_url,
     post_json,
+    screen_target_url,
 )
 
 PUBLIC_IP = "93.184.216.34"  # never contacted: only ever handed to the checker or to `responses`
@@ -182,6 +183,17 @@ def test_unresolvable_name_is_a_retryable_connection_error(no_network):
     assert e.value.retryable is True
     with pytest.raises(DeliveryConnectionError, match="no address"):
         check_target_url("https://x.example.test/", allow_private=False, resolver=lambda h, p: [])
+
+
+def test_screening_refuses_unsafe_targets_but_lets_an_unresolved_name_wait_for_delivery(
+    no_network,
+):
+    with pytest.raises(TargetRefused, match="private"):
+        screen_target_url(
+            "http://internal.example.test/", allow_private=False, resolver=fake_resolver
+        )
+    screen_target_url("https://nowhere.example.test/", allow_private=False, resolver=fake_resolver)
+    assert no_network == []
 
 
 # --- a real local server on 127.0.0.1 ---------------------------------------------------------
