@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from connector import api_v1, errors, logs, manychat, ops
+from connector import api_v1, errors, logs, manychat, openapi, ops
 from connector.config import check_required, load_settings
 from connector.idempotency import Idempotency
 from connector.ledger import Ledger
@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api_v1.init_app(app)
     manychat.init_app(app)
     _register_platforms(app)
+    openapi.init_app(app)
     return app
 
 

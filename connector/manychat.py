@@ -226,6 +226,8 @@ def extract_brand():
         origin="manychat",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,
+        # A hanging Pi must not hold the answer past ManyChat's budget (PI_TIMEOUT is longer).
+        create_timeout=max(1.0, _budget_deadline(started) - time.monotonic()),
     )
     record = wait_short(account.api_key, submission.record, deadline=_budget_deadline(started))
     return _reply(record, wanted)

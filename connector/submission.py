@@ -72,9 +72,15 @@ def _stored_input(body: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _create_on_pi(account: Account, kind: str, payload: dict[str, Any], pi_key: str) -> str:
+def _create_on_pi(
+    account: Account,
+    kind: str,
+    payload: dict[str, Any],
+    pi_key: str,
+    timeout: float | None = None,
+) -> str:
     """Send the one create call to Pi and return its job id."""
-    client = pi_client(account.api_key)
+    client = pi_client(account.api_key, timeout=timeout)
     try:
         if kind == "brand_extraction":
             return client.extract_brand(
@@ -98,6 +104,7 @@ def submit_job(
     idempotency_key: str | None = None,
     subscribers: Sequence[Subscriber] = (),
     track: bool = True,
+    create_timeout: float | None = None,
 ) -> Submission:
     """Map the request to exactly one Pi job, submitting it only when no job exists yet."""
     from connector.tracking import dispatch_if_finished, enqueue_tracking
@@ -120,7 +127,7 @@ def submit_job(
             return Submission(record, created=False)
 
     try:
-        job_id = _create_on_pi(account, kind, payload, claim.token)
+        job_id = _create_on_pi(account, kind, payload, claim.token, create_timeout)
     except BaseException:
         idem.release(claim)
         raise

@@ -22,7 +22,10 @@ def require_shop(value: Any) -> str:
     """Return the canonical myshopify domain, or raise 400 before anything else happens."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise BadRequest("the shop parameter is required", code="missing_shop")
-    shop = sanitize_shop_domain(value) if isinstance(value, str) and len(value) <= 255 else None
+    try:
+        shop = sanitize_shop_domain(value) if isinstance(value, str) and len(value) <= 255 else None
+    except ValueError:  # urllib refuses some hosts outright (e.g. an unbalanced "[")
+        shop = None
     if not shop:
         raise BadRequest(
             "shop must be a shop's myshopify.com domain, e.g. example.myshopify.com",

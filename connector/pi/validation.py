@@ -176,7 +176,11 @@ def _reference_image(value: str, field: str) -> None:
     """Accept an https URL, a data: URL or raw base64 text; raise PiInputError otherwise."""
     lowered = value[:16].lower()
     if lowered.startswith("https://"):
-        if not urlsplit(value.strip()).hostname:
+        try:
+            host = urlsplit(value.strip()).hostname
+        except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 literal
+            raise _fail(field, "is not a valid URL") from None
+        if not host:
             raise _fail(field, "must include a host")
     elif lowered.startswith("data:"):
         if "," not in value:
