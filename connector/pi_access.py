@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from flask import current_app
 
-from connector.pi import PiClient
+from connector.auth import Account, current_account
+from connector.pi import PiClient, PiConnectionError, PiRateLimited, PiServerError
+
+KEY_CHECK_SECONDS = 300  # how long Pi's "yes" to a key is trusted by endpoints that skip Pi
+KEY_CHECK_TIMEOUT = 5.0
 
 
 def pi_client(api_key: str, *, timeout: float | None = None) -> PiClient:
@@ -20,3 +24,30 @@ def pi_client(api_key: str, *, timeout: float | None = None) -> PiClient:
         timeout=read_timeout if timeout is None else min(read_timeout, timeout),
         max_retries=int(config["PI_MAX_RETRIES"]),
     )
+
+
+def checked_account() -> Account:
+    """Return the caller's account once Pi has accepted its key (remembered for a few minutes)."""
+    from connector.ledger import get_ledger
+
+    account = current_account()
+    ledger = get_ledger()
+    marker = ledger.account_key(account.account_id, "key-ok")
+    if ledger.redis.exists(marker):
+        return account
+    config = current_app.config
+    client = PiClient(
+        account.api_key,
+        base_url=config["PI_BASE_URL"],
+        timeout=min(float(config["PI_TIMEOUT"]), KEY_CHECK_TIMEOUT),
+        max_retries=0,
+    )
+    try:
+        client.list_brands(limit=1)  # Pi's 401/403 propagates: our 401, Zapier asks to reconnect
+    except (PiConnectionError, PiServerError, PiRateLimited):
+        # Pi is down or busy: the ledger can still answer; the key is checked on a later call.
+        return account
+    finally:
+        client.close()
+    ledger.redis.set(marker, "1", ex=KEY_CHECK_SECONDS)
+    return account

@@ -14,7 +14,7 @@ from connector.bodies import json_object, load
 from connector.errors import BadRequest, NotFound
 from connector.ledger import get_ledger
 from connector.pi.validation import UUID_RE
-from connector.pi_access import pi_client
+from connector.pi_access import checked_account, pi_client
 from connector.submission import submit_job
 from connector.subscribers import Subscriber
 from connector.waiting import wait_short
@@ -114,7 +114,7 @@ def run_action(action: str):
 @bp.get("/searches/job")
 def search_job():
     """Return `[job]`, or `[]` for an unknown or another account's job."""
-    account = current_account()
+    account = checked_account()
     job_id = _query(JobSearchQuery)["job_id"].strip()
     if not UUID_RE.match(job_id):
         return jsonify([])
@@ -125,7 +125,7 @@ def search_job():
 @bp.get("/searches/brand")
 def search_brand():
     """Return `[brand]` found by brand id or domain, or `[]`."""
-    account = current_account()
+    account = checked_account()
     query = _query(BrandSearchQuery)
     ledger = get_ledger()
     record = None
@@ -145,7 +145,7 @@ def search_brand():
 @bp.get("/triggers/brands")
 def trigger_brands():
     """List the account's completed brand extractions, newest first, `id = brand_id`."""
-    account = current_account()
+    account = checked_account()
     limit = _query(TriggerQuery)["limit"]
     records = get_ledger().list_brands(account.account_id, limit=limit)
     return jsonify([objects.zapier_object(r, id_field="brand_id") for r in records])
@@ -154,7 +154,7 @@ def trigger_brands():
 @bp.get("/triggers/jobs")
 def trigger_jobs():
     """List the account's finished jobs, newest first, `id = job_id` (optionally one event)."""
-    account = current_account()
+    account = checked_account()
     query = _query(JobsTriggerQuery)
     items = objects.finished_jobs(
         get_ledger(), account.account_id, limit=query["limit"], event=query["event"]
@@ -173,7 +173,7 @@ def _hook_view(hook) -> dict[str, Any]:
 @bp.post("/hooks")
 def subscribe():
     """Store a REST hook subscription for one event of this account."""
-    account = current_account()
+    account = checked_account()
     body = load(HookInput(), json_object())
     check_target(body["target_url"], "target_url")
     hook = _subscriptions().create_hook(

@@ -67,9 +67,9 @@ def _started_track_job(conn: redis.Redis, job_id: str, timeout: float = 15.0) ->
 def _expire_dead_workers_jobs(conn: redis.Redis) -> None:
     """Do now what RQ does after a dead worker's heartbeat and scheduler lock expire.
 
-    RQ only treats a started job as abandoned ~90 s after the last heartbeat, and a new
-    worker only notices on a maintenance pass (every 10 min); the dead worker's scheduler
-    lock lives 61 s. No worker is alive here, so every started job and lock is the dead one's.
+    With the default settings RQ treats a started job as abandoned 80 s after the last heartbeat
+    and a worker notices on its next maintenance pass (30 s); the dead worker's scheduler lock
+    lives 61 s. No worker is alive here, so every started job and lock is the dead one's.
     """
     for name in ALL_QUEUES:
         StartedJobRegistry(queue=Queue(name, connection=conn)).cleanup(time.time() + 86400)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -64,10 +63,11 @@ class LiveStack:
         raise RuntimeError("worker did not register:\n" + worker.output())
 
     def kill_worker(self, worker: ServerProcess | None = None) -> None:
-        """SIGKILL a worker's whole process group (parent and work-horse)."""
+        """SIGKILL a worker and every process below it (the work-horse has its own group)."""
+        from tests.support.faults import kill_tree
+
         worker = worker or self.workers[-1]
-        worker.kill(signal.SIGKILL)
-        worker.proc.wait(timeout=10)
+        kill_tree(worker)
         self.workers.remove(worker)
 
     def get(self, path: str, **kwargs) -> requests.Response:
