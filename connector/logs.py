@@ -19,9 +19,9 @@ _SECRET_PATTERNS = [
     re.compile(r"\bpi_(?:test|live)_[A-Za-z0-9_\-]+"),
     re.compile(r"\bshp(?:at|ua|ca|pa|ss|rt)_[A-Za-z0-9]+"),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"),
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|api_key|apikey|token|secret|code|hmac)=)[^&\s]+"
-    ),
+    re.compile(r"(?i)((?:access_token|refresh_token|api_key|apikey|token|secret|hmac)=)[^&\s]+"),
+    # An OAuth code travels as a query parameter; a bare "code=" is an error code worth keeping.
+    re.compile(r"(?i)([?&]code=)[^&\s]+"),
 ]
 
 

@@ -17,12 +17,18 @@ from connector.logs import JsonFormatter, RedactingFilter, redact
         "whsec_c2VjcmV0c2VjcmV0",
         "access_token=zzzzzzzz",
         "hmac=deadbeef",
+        "/callback?code=abc123&shop=x",
     ],
 )
 def test_redact_removes_credentials(secret):
     cleaned = redact(f"calling with {secret} now")
     assert secret not in cleaned
     assert "[redacted]" in cleaned
+
+
+def test_redact_keeps_error_codes():
+    line = "pi error status=404 code=job_not_found"
+    assert redact(line) == line
 
 
 def test_filter_redacts_arguments_and_drops_tracebacks():
