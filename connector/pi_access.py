@@ -5,16 +5,20 @@ from __future__ import annotations
 from flask import current_app
 
 from connector.auth import Account, current_account
+from connector.ledger import get_ledger
 from connector.pi import PiClient, PiConnectionError, PiRateLimited, PiServerError
 
 KEY_CHECK_SECONDS = 300  # how long Pi's "yes" to a key is trusted by endpoints that skip Pi
 KEY_CHECK_TIMEOUT = 5.0
 
 
-def pi_client(api_key: str, *, timeout: float | None = None) -> PiClient:
+def pi_client(
+    api_key: str, *, timeout: float | None = None, max_retries: int | None = None
+) -> PiClient:
     """Return a Pi client for one account, configured from the current app.
 
-    `timeout` can only shorten PI_TIMEOUT (for a caller whose answer budget is shorter).
+    `timeout` can only shorten PI_TIMEOUT (for a caller whose answer budget is shorter);
+    `max_retries` overrides PI_MAX_RETRIES.
     """
     config = current_app.config
     read_timeout = float(config["PI_TIMEOUT"])
@@ -22,26 +26,18 @@ def pi_client(api_key: str, *, timeout: float | None = None) -> PiClient:
         api_key,
         base_url=config["PI_BASE_URL"],
         timeout=read_timeout if timeout is None else min(read_timeout, timeout),
-        max_retries=int(config["PI_MAX_RETRIES"]),
+        max_retries=int(config["PI_MAX_RETRIES"]) if max_retries is None else max_retries,
     )
 
 
 def checked_account() -> Account:
     """Return the caller's account once Pi has accepted its key (remembered for a few minutes)."""
-    from connector.ledger import get_ledger
-
     account = current_account()
     ledger = get_ledger()
     marker = ledger.account_key(account.account_id, "key-ok")
     if ledger.redis.exists(marker):
         return account
-    config = current_app.config
-    client = PiClient(
-        account.api_key,
-        base_url=config["PI_BASE_URL"],
-        timeout=min(float(config["PI_TIMEOUT"]), KEY_CHECK_TIMEOUT),
-        max_retries=0,
-    )
+    client = pi_client(account.api_key, timeout=KEY_CHECK_TIMEOUT, max_retries=0)
     try:
         client.list_brands(limit=1)  # Pi's 401/403 propagates: our 401, Zapier asks to reconnect
     except (PiConnectionError, PiServerError, PiRateLimited):

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connector.pisim.envelopes import Reply, accepted, error, success
-from connector.pisim.jobs import AD, BRAND, CAMPAIGN, TERMINAL, Job, brand_magic, prompt_magic
+from connector.pisim.jobs import (
+    AD,
+    BRAND,
+    CAMPAIGN,
+    TERMINAL,
+    Job,
+    Magic,
+    brand_magic,
+    prompt_magic,
+)
 from connector.pisim.validation import (
     UUID_RE,
     parse_brand_fields,
@@ -53,9 +62,31 @@ def _json_body(req: Request) -> tuple[Any, Reply | None]:
         return None, error(400, "invalid_json_body")
 
 
-def _new_job(sim: PiSim, job: Job) -> None:
+def _new_job(
+    sim: PiSim,
+    org_id: str,
+    job_type: str,
+    magic: Magic,
+    default_seconds: float,
+    trigger_fail: bool,
+    job_input: dict[str, Any],
+) -> Job:
+    """Store and count a new job whose timing and fate come from its magic words."""
+    seconds = magic.seconds if magic.seconds is not None else default_seconds
+    job = Job(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        type=job_type,
+        created=time.time(),
+        duration=0.0 if trigger_fail else seconds,
+        will_fail=magic.fail or trigger_fail,
+        hang=magic.hang,
+        trigger_failed=trigger_fail,
+        input=job_input,
+    )
     sim.store.add(job)
     sim.controls.count_job()
+    return job
 
 
 def create_brand(sim: PiSim, req: Request, org_id: str, *, trigger_fail: bool = False) -> Reply:
@@ -68,25 +99,20 @@ def create_brand(sim: PiSim, req: Request, org_id: str, *, trigger_fail: bool = 
         # v-old sends only the first issue's message: no param, no issues.
         return error(400, "invalid_request_body", message)
     url = clean.get("url")
-    magic = brand_magic(url)
-    seconds = magic.seconds if magic.seconds is not None else sim.controls.config.job_seconds
-    job = Job(
-        id=str(uuid.uuid4()),
-        org_id=org_id,
-        type=BRAND,
-        created=time.time(),
-        duration=0.0 if trigger_fail else seconds,
-        will_fail=magic.fail or trigger_fail,
-        hang=magic.hang,
-        trigger_failed=trigger_fail,
-        input={
+    job = _new_job(
+        sim,
+        org_id,
+        BRAND,
+        brand_magic(url),
+        sim.controls.config.job_seconds,
+        trigger_fail,
+        {
             "url": url,
             "has_logo": bool(clean.get("logoBase64")),
             "image_count": len(clean.get("imagesBase64") or []),
             "location": clean.get("location"),
         },
     )
-    _new_job(sim, job)
     if trigger_fail:
         # The row exists and is failed, but its id is not returned: an orphan, as on Pi.
         return error(502, "job_trigger_failed")
@@ -133,20 +159,15 @@ def create_generation(
                 return error(409, "idempotency_key_mismatch", param="Idempotency-Key")
             # The old body (and its id) comes back; only the X-Request-Id header is new.
             return Reply(202, stored[1], headers={"X-Idempotency-Replayed": "true"})
-    magic = prompt_magic(clean["prompt"])
-    seconds = magic.seconds if magic.seconds is not None else sim.controls.config.image_seconds
-    job = Job(
-        id=str(uuid.uuid4()),
-        org_id=org_id,
-        type=job_type,
-        created=time.time(),
-        duration=0.0 if trigger_fail else seconds,
-        will_fail=magic.fail or trigger_fail,
-        hang=magic.hang,
-        trigger_failed=trigger_fail,
-        input=_generation_input(clean),
+    job = _new_job(
+        sim,
+        org_id,
+        job_type,
+        prompt_magic(clean["prompt"]),
+        sim.controls.config.image_seconds,
+        trigger_fail,
+        _generation_input(clean),
     )
-    _new_job(sim, job)
     if trigger_fail:
         # No idempotency record after a 502: the same key creates a new job next time.
         return error(502, "job_trigger_failed")
