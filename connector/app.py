@@ -7,10 +7,13 @@ from typing import Any
 
 from flask import Flask
 
-from connector import api_v1, errors, logs, manychat, openapi, ops
+from connector import api_v1, errors, logs, manychat, openapi, ops, pi_access
 from connector.config import check_required, load_settings
+from connector.flight import Flights
 from connector.idempotency import Idempotency
 from connector.ledger import Ledger
+from connector.metrics import Metrics
+from connector.queues import ALL_QUEUES
 from connector.secrets import SecretBox, parse_keys
 from connector.store import Store
 from connector.subscribers import Subscriptions
@@ -38,9 +41,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_collaborators(app: Flask) -> None:
-    """Attach the store, secrets, ledger, idempotency and subscriptions to the app."""
+    """Attach the store, secrets, ledger, idempotency, subscriptions and metrics to the app."""
     config = app.config
-    store = Store(config["REDIS_URL"], config["CONNECTOR_KEY_PREFIX"])
+    store = Store(
+        config["REDIS_URL"],
+        config["CONNECTOR_KEY_PREFIX"],
+        max_connections=int(config["CONNECTOR_REDIS_MAX_CONNECTIONS"]),
+    )
     store.init_app(app)
     box = SecretBox(parse_keys(config["CONNECTOR_SECRET_KEY"]))
     box.init_app(app)
@@ -52,6 +59,9 @@ def _init_collaborators(app: Flask) -> None:
         key_ttl=int(config["CONNECTOR_IDEMPOTENCY_KEY_TTL_SECONDS"]),
     ).init_app(app)
     Subscriptions(ledger, box).init_app(app)
+    Flights(store, ledger.ended_channel()).init_app(app)
+    pi_access.init_app(app)
+    Metrics(store, ledger, ALL_QUEUES).init_app(app)
 
 
 def _register_platforms(app: Flask) -> None:

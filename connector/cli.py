@@ -16,7 +16,7 @@ EPILOG = """\
 examples:
   pi-connector dev                     everything on one machine (Redis, simulator, web, worker)
   pi-connector serve --port 8000       the web app under gunicorn (production)
-  pi-connector worker                  an RQ worker on every queue the connector uses
+  pi-connector worker                  the tracker + RQ worker threads (follow jobs, deliver)
   pi-connector pisim --port 8321       the bundled Pi simulator
   pi-connector rotate-keys             re-encrypt stored secrets under the newest key"""
 
@@ -38,7 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """Run an RQ worker on every connector queue."""
+    """Run the worker process: the job tracker and RQ worker threads."""
     from connector import create_app
     from connector.worker import run_worker
 
@@ -90,9 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dev", action="store_true", help="use Flask's threaded dev server")
     serve.set_defaults(func=_serve)
 
-    worker = sub.add_parser("worker", help="run an RQ worker on every connector queue")
-    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    worker.add_argument("--simple", action="store_true", help="run jobs in-process (no fork)")
+    worker = sub.add_parser(
+        "worker", help="follow every in-flight Pi job and run queued tasks (deliveries, Shopify)"
+    )
+    worker.add_argument(
+        "--burst",
+        action="store_true",
+        help="follow in-flight jobs to their end, run queued tasks, then exit",
+    )
+    worker.add_argument(
+        "--simple", action="store_true", help="with --burst: run tasks in-process (no fork)"
+    )
     worker.set_defaults(func=_worker)
 
     sub.add_parser(

@@ -12,13 +12,15 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from connector import outbound
-from connector.ledger import JobRecord, get_ledger
+from connector import metrics, outbound
+from connector.ledger import JobRecord, Ledger, get_ledger
+from connector.logs import bound_request_id
 from connector.queues import DELIVER, get_queue
 
 log = logging.getLogger("connector.delivery")
 
 DELIVERED, RETRY, GONE, FAILED = "delivered", "retry", "gone", "failed"
+SKIPPED = "skipped"  # a metrics outcome: already delivered, or nothing left to deliver
 
 
 @dataclass(frozen=True)
@@ -134,11 +136,25 @@ def deliver(account_id: str, job_id: str, ref: str, attempt: int = 1) -> str:
     redis = ledger.redis
     state_key = _state_key(account_id, job_id, ref)
     if redis.hget(state_key, "state") in (DELIVERED.encode(), GONE.encode()):
+        metrics.record_delivery("unknown", SKIPPED)
         return "already-done"
     record = ledger.get(account_id, job_id)
     target = _load_target(account_id, job_id, ref)
     if record is None or target is None:
+        metrics.record_delivery(target.kind if target else "unknown", SKIPPED)
         return "nothing-to-deliver"
+    # Log as the HTTP request that created the job, so one id follows it to its delivery.
+    with bound_request_id(record.request_id):
+        final = _attempt(ledger, record, target, ref, attempt)
+    metrics.record_delivery(target.kind, "retrying" if final == RETRY else final)
+    return final
+
+
+def _attempt(ledger: Ledger, record: JobRecord, target: Target, ref: str, attempt: int) -> str:
+    """Make one delivery attempt, record its state and schedule a retry if it may help."""
+    account_id, job_id = record.account_id, record.job_id
+    redis = ledger.redis
+    state_key = _state_key(account_id, job_id, ref)
     handlers = current_app.extensions.get("delivery_kinds", {})
     handler = handlers.get(target.kind)
     if handler is None:

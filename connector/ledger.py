@@ -147,6 +147,10 @@ class Ledger:
         """Return the key of the global set of jobs not yet terminal."""
         return self.store.key("inflight")
 
+    def ended_channel(self) -> str:
+        """Return the channel on which a job's end is announced (as "account|job")."""
+        return self.store.key("jobs", "ended")
+
     def create(self, record: JobRecord, pipe=None, extra: dict[str, str] | None = None) -> None:
         """Write a new record and index it (in the given pipeline when there is one)."""
         own = pipe is None
@@ -210,7 +214,9 @@ class Ledger:
             return False
         pipe = self.redis.pipeline()
         pipe.hdel(key, "api_key")  # the tracker no longer needs the caller's key
-        pipe.zrem(self.inflight_key(), f"{record.account_id}|{record.job_id}")
+        member = f"{record.account_id}|{record.job_id}"
+        pipe.zrem(self.inflight_key(), member)
+        pipe.publish(self.ended_channel(), member)  # wakes waiters that are not polling Pi
         finished = self.account_key(record.account_id, "finished")
         pipe.zadd(finished, {record.job_id: record.finished_at})
         pipe.zremrangebyscore(finished, 0, now - self.retention)

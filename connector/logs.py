@@ -7,9 +7,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, g, request
+
+from connector import metrics
 
 # Follows one piece of work from the HTTP request through the worker to the delivery.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -85,6 +89,16 @@ def configure_logging(level: str = "INFO") -> None:
             handler.addFilter(RedactingFilter())
 
 
+@contextmanager
+def bound_request_id(request_id: str | None) -> Iterator[None]:
+    """Log with `request_id` inside the block: later work done on behalf of that request."""
+    token = request_id_var.set(request_id)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
 def new_request_id() -> str:
     """Return a fresh request id."""
     return "req_pic_" + uuid.uuid4().hex
@@ -107,7 +121,11 @@ def init_app(app: Flask) -> None:
     def _finish(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
         started = g.get("request_started")
-        duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
+        seconds = time.perf_counter() - started if started else None
+        duration_ms = round(seconds * 1000, 1) if seconds is not None else None
+        # The route template, never the path: raw paths would make unbounded label sets.
+        rule = request.url_rule.rule if request.url_rule is not None else None
+        metrics.observe_request(rule, request.method, response.status_code, seconds)
         # The path only: query strings can carry OAuth codes, HMACs and tokens.
         log.info(
             "%s %s %s",

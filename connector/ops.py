@@ -1,9 +1,9 @@
-"""Operational endpoints: liveness and readiness."""
+"""Operational endpoints: liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
 import requests
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from connector.store import get_store
 
@@ -44,3 +44,10 @@ def readyz():
         }
         return jsonify(body), 503
     return jsonify({"status": "ready", "redis": "ok", "pi": "ok"})
+
+
+@bp.get("/metrics")
+def metrics():
+    """Answer the Prometheus text exposition (unauthenticated: keep it off the public internet)."""
+    body, content_type = current_app.extensions["metrics"].render()
+    return Response(body, content_type=content_type)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import os
+
+import requests
+from flask import Flask, current_app
+from requests.adapters import HTTPAdapter
 
 from connector.auth import Account, current_account
 from connector.ledger import get_ledger
@@ -10,6 +14,24 @@ from connector.pi import PiClient, PiConnectionError, PiRateLimited, PiServerErr
 
 KEY_CHECK_SECONDS = 300  # how long Pi's "yes" to a key is trusted by endpoints that skip Pi
 KEY_CHECK_TIMEOUT = 5.0
+
+
+def init_app(app: Flask) -> None:
+    """Give the app one pooled HTTP session for Pi, shared by every account's client."""
+    # One pool per process: a new session per request would open a new connection each time.
+    size = int(app.config["CONNECTOR_PI_POOL_SIZE"])
+    session = requests.Session()
+    # Proxy settings are read from the environment once, not on every call (a measurable
+    # share of a request's CPU under load).
+    session.proxies = requests.utils.get_environ_proxies(app.config["PI_BASE_URL"])
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    app.extensions["pi_session"] = session
 
 
 def pi_client(
@@ -27,6 +49,7 @@ def pi_client(
         base_url=config["PI_BASE_URL"],
         timeout=read_timeout if timeout is None else min(read_timeout, timeout),
         max_retries=int(config["PI_MAX_RETRIES"]) if max_retries is None else max_retries,
+        session=current_app.extensions.get("pi_session"),
     )
 
 

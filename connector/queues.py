@@ -6,11 +6,10 @@ from rq import Queue
 
 from connector.store import Store
 
-TRACK = "pic-track"  # follow a Pi job to its end
 DELIVER = "pic-deliver"  # one outbound delivery each
 SHOPIFY = "pic-shopify"  # per-shop work (install, redact)
 
-ALL_QUEUES = (TRACK, SHOPIFY, DELIVER)
+ALL_QUEUES = (SHOPIFY, DELIVER)  # jobs are followed by the tracker, not a queue
 
 
 def get_queue(store: Store, name: str) -> Queue:

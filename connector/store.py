@@ -9,7 +9,7 @@ from flask import Flask, current_app
 class Store:
     """Hold one Redis client (with its pool) and the key prefix of this deployment."""
 
-    def __init__(self, url: str, prefix: str = "pic:") -> None:
+    def __init__(self, url: str, prefix: str = "pic:", max_connections: int = 2000) -> None:
         self.url = url
         self.prefix = prefix
         self.redis = redis.Redis.from_url(
@@ -18,6 +18,9 @@ class Store:
             socket_timeout=5,
             health_check_interval=30,
             retry_on_timeout=False,
+            # Hundreds of requests (gevent) or tracker threads may talk to Redis at once;
+            # redis-py's default cap (100) would turn that into errors.
+            max_connections=max_connections,
         )
 
     def key(self, *parts: str) -> str:

@@ -103,11 +103,10 @@ def submit_job(
     origin_ref: str | None = None,
     idempotency_key: str | None = None,
     subscribers: Sequence[Subscriber] = (),
-    track: bool = True,
     create_timeout: float | None = None,
 ) -> Submission:
     """Map the request to exactly one Pi job, submitting it only when no job exists yet."""
-    from connector.tracking import dispatch_if_finished, enqueue_tracking
+    from connector.tracking import dispatch_if_finished
 
     body, basis = normalize(kind, payload)
     ext = current_app.extensions
@@ -158,7 +157,5 @@ def submit_job(
     idem.bind(pipe, claim, job_id)
     for subscriber in subscribers:
         subs.add(pipe, account.account_id, job_id, subscriber)
-    pipe.execute()
-    if track:
-        enqueue_tracking(account.account_id, job_id)
+    pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
     return Submission(record, created=True)

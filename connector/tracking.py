@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from flask import current_app
-from rq import Retry
 
+from connector import metrics
 from connector.ledger import JobRecord, get_ledger
 from connector.pi import Job
-from connector.queues import DELIVER, TRACK, get_queue
+from connector.queues import DELIVER, get_queue
 
 log = logging.getLogger("connector.tracking")
-
-TRACK_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 
 def brand_summary(brand: dict | None, domain_hint: str | None = None) -> dict | None:
@@ -56,6 +53,7 @@ def apply_pi_job(record: JobRecord, job: Job, *, fetch_brand=None) -> JobRecord:
     else:
         record.error = job.error_log or "the Pi job failed"
     if get_ledger().finish(record):
+        metrics.record_finished(record)
         dispatch(record)
     return get_ledger().get(record.account_id, record.job_id) or record
 
@@ -64,6 +62,7 @@ def fail_record(record: JobRecord, message: str) -> JobRecord:
     """End a record as failed for a connector-side reason (e.g. the tracking deadline)."""
     record.status, record.error = "failed", message
     if get_ledger().finish(record):
+        metrics.record_finished(record)
         dispatch(record)
     return get_ledger().get(record.account_id, record.job_id) or record
 
@@ -95,22 +94,3 @@ def dispatch_if_finished(record: JobRecord) -> None:
     """Deliver to late subscribers when the job already ended."""
     if record.is_terminal:
         dispatch(record)
-
-
-def enqueue_tracking(account_id: str, job_id: str, *, delay: float = 0) -> None:
-    """Put the job on the tracking queue (once: the RQ job id is derived from the Pi job id)."""
-    from connector.waiting import track_job
-
-    queue = get_queue(current_app.extensions["store"], TRACK)
-    deadline = int(current_app.config["CONNECTOR_WORKER_DEADLINE_SECONDS"])
-    options = dict(
-        job_id=f"track-{job_id}",
-        retry=TRACK_RETRY,
-        job_timeout=deadline + 300,
-        result_ttl=600,
-        failure_ttl=7 * 86400,
-    )
-    if delay:
-        queue.enqueue_in(timedelta(seconds=delay), track_job, account_id, job_id, **options)
-    else:
-        queue.enqueue(track_job, account_id, job_id, **options)

@@ -1,17 +1,28 @@
-"""The RQ worker that runs the connector's tasks inside an app context."""
+"""The worker process: the tracker plus RQ workers on threads, all inside the Flask app.
+
+One process follows every in-flight job (connector.tracker) and runs the queued tasks —
+deliveries and Shopify installs — on a few RQ workers that are threads, not forked
+work-horses: those tasks wait on sockets, so threads share the process's capacity and a
+delivery starts within milliseconds of a job's end instead of after a fork.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import threading
 import time
 
 import redis
 from flask import Flask
 from rq import SimpleWorker, Worker
+from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
 
 from connector.queues import ALL_QUEUES, get_queue
 from connector.store import Store
+from connector.tracker import Tracker
 
 log = logging.getLogger("connector.worker")
 
@@ -21,6 +32,8 @@ JOB_MONITORING_INTERVAL = 20
 MAINTENANCE_INTERVAL = 30
 HEARTBEAT_GRACE = 60
 RESTART_DELAY = 2.0  # between losing Redis and starting over
+STOP_GRACE = 10.0  # how long a stopping process lets running tasks finish
+SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
 
@@ -54,12 +67,25 @@ ConnectorWorker = _with_app(Worker)
 ConnectorSimpleWorker = _with_app(SimpleWorker)
 
 
+class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-type]
+    """An RQ worker that runs on a thread: the process's main thread owns the signals."""
+
+    death_penalty_class = TimerDeathPenalty  # SIGALRM only reaches the main thread
+
+    def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ's hook
+        pass
+
+
 def build_worker(
-    app: Flask, *, simple: bool = False, queues: tuple[str, ...] = ALL_QUEUES
+    app: Flask,
+    *,
+    simple: bool = False,
+    queues: tuple[str, ...] = ALL_QUEUES,
+    cls: type[Worker] | None = None,
 ) -> Worker:
     """Return a worker listening on the connector's queues with the app attached."""
     store: Store = app.extensions["store"]
-    cls = ConnectorSimpleWorker if simple else ConnectorWorker
+    cls = cls or (ConnectorSimpleWorker if simple else ConnectorWorker)
     monitoring = int(app.config.get("CONNECTOR_WORKER_MONITORING_SECONDS", JOB_MONITORING_INTERVAL))
     maintenance = int(app.config.get("CONNECTOR_WORKER_MAINTENANCE_SECONDS", MAINTENANCE_INTERVAL))
     worker = cls(
@@ -78,21 +104,114 @@ def build_worker(
     return worker
 
 
+def run_until_idle(app: Flask, *, simple: bool = True, rounds: int = 20) -> bool:
+    """Follow every in-flight job to its end and work the queues until both are empty."""
+    worked = False
+    tracker = Tracker(app, capacity=100_000, lease_seconds=60)
+    for _ in range(rounds):
+        followed = tracker.follow_all()
+        ran = build_worker(app, simple=simple).work(
+            burst=True, with_scheduler=False, logging_level="WARNING"
+        )
+        worked = worked or bool(followed) or ran
+        if not followed and not ran:
+            break
+    return worked
+
+
+class WorkerProcess:
+    """Run the tracker, the RQ scheduler and N RQ thread workers until SIGTERM/SIGINT."""
+
+    def __init__(self, app: Flask, *, threads: int | None = None) -> None:
+        self.app = app
+        self.threads = int(threads or app.config["CONNECTOR_WORKER_THREADS"])
+        self.tracker = Tracker.from_config(app)
+        self.stopping = threading.Event()
+        self.workers: list[Worker] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def run(self) -> bool:
+        """Serve until asked to stop; return True (a clean stop)."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._serve_metrics()
+        self.tracker.start()
+        self._spawn(self._schedule, "pic-rq-scheduler")
+        for n in range(self.threads):
+            self._spawn(self._work, f"pic-rq-{n}")
+        log.info(
+            "worker up: tracker capacity %s, %s RQ threads", self.tracker.capacity, self.threads
+        )
+        while not self.stopping.wait(1.0):
+            pass
+        self._shutdown()
+        return True
+
+    def _serve_metrics(self) -> None:
+        """Expose this process's metrics on their own port when one is configured."""
+        port = int(self.app.config["CONNECTOR_WORKER_METRICS_PORT"])
+        if port:
+            from prometheus_client import start_http_server
+
+            host = self.app.config["CONNECTOR_WORKER_METRICS_HOST"]
+            start_http_server(port, addr=host, registry=self.app.extensions["metrics"].registry())
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping.set()
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _work(self) -> None:
+        """Run one RQ worker on this thread; start a fresh one after a Redis outage."""
+        while not self.stopping.is_set():
+            # RQ gives up its loop when Redis goes away (or cannot start without it).
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                worker = build_worker(self.app, cls=ConnectorThreadWorker)
+                with self._lock:
+                    self.workers.append(worker)
+                worker.work(with_scheduler=False, logging_level="INFO")
+            if not self.stopping.is_set():
+                log.warning("an RQ thread stopped on a Redis error; starting over")
+                self.stopping.wait(RESTART_DELAY)
+
+    def _schedule(self) -> None:
+        """Move due retries and delayed tasks onto their queues (one scheduler per deployment)."""
+        store: Store = self.app.extensions["store"]
+        scheduler = RQScheduler(list(ALL_QUEUES), connection=store.redis)
+        while not self.stopping.wait(SCHEDULER_INTERVAL):
+            try:
+                if scheduler.should_reacquire_locks:
+                    scheduler.acquire_locks()
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()
+                    scheduler.enqueue_scheduled_jobs()
+            except redis.RedisError as exc:
+                log.warning("scheduler pass failed: %s", type(exc).__name__)
+        with contextlib.suppress(redis.RedisError):
+            scheduler.release_locks()
+
+    def _shutdown(self) -> None:
+        """Hand leases back, let running tasks finish briefly, and deregister the RQ workers."""
+        released = self.tracker.stop()
+        with self._lock:
+            workers = list(self.workers)
+        for worker in workers:
+            worker._stop_requested = True  # checked between tasks
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and any(w.get_state() == "busy" for w in workers):
+            time.sleep(0.1)
+        for worker in workers:
+            with contextlib.suppress(redis.RedisError):
+                worker.register_death()
+        log.info("worker stopped: %s leases handed back", released)
+
+
 def run_worker(app: Flask, *, burst: bool = False, simple: bool = False) -> bool:
-    """Work the connector's queues until stopped (or until empty with burst)."""
-    while True:
-        worker = None
-        try:
-            worker = build_worker(app, simple=simple)  # RQ talks to Redis from the start
-            worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            worked = False  # Redis is still away, or the teardown could not reach it either
-        if burst or (worker is not None and worker.stop_was_requested):
-            return worked
-        # RQ quits its loop when Redis drops out mid-job; a Redis restart must not need a
-        # process restart too, so start a fresh worker once Redis may be back. Nothing runs
-        # while we wait, so a signal may end the process the default way.
-        log.warning("worker stopped on a Redis error; starting over in %s s", RESTART_DELAY)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        time.sleep(RESTART_DELAY)
+    """Serve as the worker process (or, with burst, finish everything pending and exit)."""
+    if burst:
+        return run_until_idle(app, simple=simple)
+    return WorkerProcess(app).run()

@@ -111,7 +111,6 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
             {"url": info.primary_url},
             origin="shopify",
             origin_ref=shop,
-            track=False,
         )
         job_id = submission.record.job_id
         shops.update_config(shop, install_id, job_id=job_id)

@@ -67,6 +67,7 @@ MANYCHAT_FORMAT = param(
 MANYCHAT_REPLY = {"oneOf": [ref("ManyChatReply"), ref("DynamicBlock")]}
 REDIRECT = {"description": "redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
 HTML = {"text/html": {"schema": {"type": "string"}}}
+PROMETHEUS_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,18 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: "Ready", 503: "NotReady"},
     ),
     Operation("get", "/openapi.json", "This document", "ops", {200: {"type": "object"}}),
+    Operation(
+        "get",
+        "/metrics",
+        "Prometheus metrics (no auth: keep it off the public internet)",
+        "ops",
+        {
+            200: {
+                "description": "Prometheus text exposition format 0.0.4",
+                "content": PROMETHEUS_TEXT,
+            }
+        },
+    ),
     # /v1
     Operation(
         "post",

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from connector import metrics
 from connector.pi.errors import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
 from connector.pi.retry import retry_delay, should_retry
 
@@ -149,11 +150,13 @@ class Transport:
                     **kwargs,
                 )
             except requests.RequestException as exc:
+                metrics.record_pi_call(method, url, None)
                 cause: BaseException | None = exc
                 error = _transport_error(exc, method, url)
             else:
                 cause = None
                 status = response.status_code
+                metrics.record_pi_call(method, url, status)
                 if 200 <= status < 300:
                     return _json_body(response), response.headers.get("X-Request-Id")
                 error = map_error(response)

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from connector import create_app, webhook_signing
-from connector.worker import build_worker
+from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
 
 KEY = "pi_test_generic_api_key"
@@ -25,7 +25,7 @@ def receiver():
 
 
 def run_worker(app):
-    build_worker(app, simple=True).work(burst=True)
+    run_until_idle(app)
 
 
 def test_submit_then_wait_returns_the_completed_view(sim_app, pisim):

@@ -8,10 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from rq import Queue
-from rq.registry import StartedJobRegistry
 
-from connector.queues import ALL_QUEUES, TRACK
 from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
 
 KEY = "pi_test_manychat_live_account"
@@ -56,45 +53,37 @@ def test_a_job_submitted_over_http_ends_with_the_push_at_manychat(
     assert later["brand_id"] == pushed["brand_id"]
 
 
-def _started_track_job(conn: redis.Redis, job_id: str, timeout: float = 15.0) -> None:
-    registry = StartedJobRegistry(TRACK, connection=conn)
+def _tracked(conn: redis.Redis, job_id: str, timeout: float = 15.0) -> None:
+    """Wait until a tracker holds the job's lease."""
     deadline = time.monotonic() + timeout
-    while f"track-{job_id}" not in registry.get_job_ids():
-        assert time.monotonic() < deadline, "the worker never started tracking the job"
+    while not any(
+        m.decode().endswith(f"|{job_id}") for m in conn.zrange("pic:tracker:leases", 0, -1)
+    ):
+        assert time.monotonic() < deadline, "no tracker adopted the job"
         time.sleep(0.05)
-
-
-def _expire_dead_workers_jobs(conn: redis.Redis) -> None:
-    """Do now what RQ does after a dead worker's heartbeat and scheduler lock expire.
-
-    With the default settings RQ treats a started job as abandoned 80 s after the last heartbeat
-    and a worker notices on its next maintenance pass (30 s); the dead worker's scheduler lock
-    lives 61 s. No worker is alive here, so every started job and lock is the dead one's.
-    """
-    for name in ALL_QUEUES:
-        StartedJobRegistry(queue=Queue(name, connection=conn)).cleanup(time.time() + 86400)
-        conn.delete(f"rq:scheduler-lock:{name}")
 
 
 def test_killed_worker_during_a_long_wait_still_delivers_exactly_once(
     live_stack_factory, fake_manychat, pisim
 ):
     stack = live_stack_factory(
-        MANYCHAT_API_URL=fake_manychat.url, CONNECTOR_MANYCHAT_WAIT_SECONDS="0"
+        MANYCHAT_API_URL=fake_manychat.url,
+        CONNECTOR_MANYCHAT_WAIT_SECONDS="0",
+        CONNECTOR_TRACKER_LEASE_SECONDS="2",
+        CONNECTOR_TRACKER_POLL_SECONDS="3",
     )
     conn = redis.Redis.from_url(stack.redis_url)
     response = stack.post(EXTRACT, json=_push_body("https://secs8-kill.example", 777), headers=AUTH)
     assert response.status_code == 200, response.text
     job_id = response.json()["job_id"]
-    _started_track_job(conn, job_id)
-    time.sleep(0.5)  # well inside the worker's long-poll on Pi
+    _tracked(conn, job_id)
+    time.sleep(0.5)  # well inside the tracker's long-poll on Pi
 
-    stack.kill_worker()  # SIGKILL to the worker's process group, work-horse included
+    stack.kill_worker()  # SIGKILL: no lease is handed back
     assert fake_manychat.calls == []
-    _expire_dead_workers_jobs(conn)
-    stack.start_worker()
+    stack.start_worker()  # adopts the job once the dead tracker's leases lapse
 
-    [flow] = fake_manychat.wait_for(SEND_FLOW, 1, timeout=40)
+    [flow] = fake_manychat.wait_for(SEND_FLOW, 1, timeout=60)
     time.sleep(2)  # a duplicate would arrive now
     assert len(fake_manychat.calls_to(SET_FIELDS, 777)) == 1
     assert len(fake_manychat.calls_to(SEND_FLOW, 777)) == 1

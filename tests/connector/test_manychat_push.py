@@ -26,7 +26,7 @@ from connector.manychat_push import (
 )
 from connector.queues import DELIVER, get_queue
 from connector.subscribers import Subscriber
-from connector.worker import build_worker
+from connector.worker import run_until_idle
 from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
 
 MC = "http://127.0.0.1:9"  # never contacted: `responses` answers at the transport
@@ -320,7 +320,7 @@ def test_key_is_stored_encrypted_and_dropped_after_delivery(app_config, pisim):
             assert _plaintext_hits(redis, VALID_KEY) == []
             assert _plaintext_hits(redis, KEY) == []
 
-        build_worker(app, simple=True).work(burst=True)
+        run_until_idle(app)
 
         [fields_call] = fake.calls_to(SET_FIELDS, 42)
         [flow_call] = fake.calls_to(SEND_FLOW, 42)

@@ -23,9 +23,7 @@ def sim_app(app_config, pisim):
 
 def submit(app, url="https://acme.example", **kw):
     with app.app_context():
-        return submit_job(
-            ACCOUNT, "brand_extraction", {"url": url}, origin="api", track=False, **kw
-        )
+        return submit_job(ACCOUNT, "brand_extraction", {"url": url}, origin="api", **kw)
 
 
 def test_same_domain_twice_is_one_pi_job(sim_app, pisim):

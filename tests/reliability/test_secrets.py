@@ -28,7 +28,7 @@ from cryptography.fernet import Fernet
 
 from connector import create_app
 from connector.secrets import SecretBox, SecretError
-from connector.worker import build_worker
+from connector.worker import run_until_idle
 from shopify_app.store import get_shops
 from tests.shopify_app.conftest import stack_env
 from tests.shopify_app.fake_shopify import FakeShopify
@@ -81,9 +81,7 @@ class InProcess:
         return Answer(response.status_code, response.get_data(as_text=True), response.headers)
 
     def drain(self) -> None:
-        build_worker(self.app, simple=True).work(
-            burst=True, with_scheduler=False, logging_level="DEBUG"
-        )
+        run_until_idle(self.app)
 
 
 class Live:

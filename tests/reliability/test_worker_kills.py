@@ -1,9 +1,9 @@
 """A worker SIGKILLed during a long wait: every job still ends and is delivered exactly once.
 
-Real processes: gunicorn web, RQ workers, an RQ scheduler process, a private redis-server, the
-Pi simulator. Each trial kills the worker running the job (parent and work-horse) while it
-long-polls Pi, starts a replacement like a supervisor would, and waits for the callback.
-The workers run with short heartbeat settings so abandonment is seen in seconds, not minutes.
+Real processes: gunicorn web, worker processes (tracker + RQ threads), an RQ scheduler
+process, a private redis-server, the Pi simulator. Each trial kills the worker whose tracker
+follows the job while it long-polls Pi, starts a replacement like a supervisor would, and
+waits for the callback. Tracker leases are short here so re-adoption takes seconds.
 
 PIC_KILL_TRIALS sets the number of trials (default 5; the issue's figure is 20).
 """
@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-import types
 
 import pytest
 import redis
 from rq import Worker
 
-from connector.tracking import TRACK_RETRY
-from connector.worker import build_worker
+from connector.tracker import Tracker, readoption_bound
+from connector.waiting import LEASE_MARGIN
 from tests.support.faults import kill_tree, start_scheduler
 from tests.support.receiver import Receiver
 from tests.support.stack import LiveStack
@@ -34,20 +33,20 @@ FAST_ABANDON = {
     "CONNECTOR_WORKER_MAINTENANCE_SECONDS": "1",
     # Long enough that a busy 2-core machine never makes a live worker look dead.
     "CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS": "3",
+    "CONNECTOR_TRACKER_LEASE_SECONDS": "2",
+    "CONNECTOR_TRACKER_POLL_SECONDS": "3",  # a dead tracker's poll lease lapses in 8 s
 }
-RQ_SCHEDULER_POLL = 1  # RQScheduler's default interval
-RQ_SCHEDULER_LOCK_GRACE = 60  # a scheduler lock lives its interval + 60 s
 
 
-def _worker_running(conn: redis.Redis, rq_job_id: str, timeout: float = 20.0) -> int:
-    """Return the pid of the worker whose current job is rq_job_id."""
+def _tracker_following(conn: redis.Redis, job_id: str, timeout: float = 20.0) -> int:
+    """Return the pid of the worker process whose tracker follows the job."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for worker in Worker.all(connection=conn):
-            if worker.get_current_job_id() == rq_job_id:
-                return worker.pid
+        for member, owner in conn.hgetall("pic:tracker:owners").items():
+            if member.decode().endswith(f"|{job_id}"):
+                return int(owner.decode().rsplit(":", 1)[1])
         time.sleep(0.05)
-    raise AssertionError(f"no worker started {rq_job_id}")
+    raise AssertionError(f"no tracker adopted {job_id}")
 
 
 def _wait_long_polling(pisim, timeout: float = 10.0) -> None:
@@ -112,7 +111,7 @@ def _run_trials(stack: LiveStack, conn: redis.Redis, pisim, receiver: Receiver):
         job_id = created.json()["job_id"]
         job_ids.append(job_id)
 
-        pid = _worker_running(conn, f"track-{job_id}")
+        pid = _tracker_following(conn, job_id)
         _wait_long_polling(pisim)
         [victim] = [w for w in stack.workers if w.pid == pid]
         kill_tree(victim)
@@ -124,22 +123,15 @@ def _run_trials(stack: LiveStack, conn: redis.Redis, pisim, receiver: Receiver):
     return job_ids, kills
 
 
-def test_default_settings_pick_up_an_abandoned_tracking_job_within_two_minutes(app):
-    worker = build_worker(app)
-    deadline = int(app.config["CONNECTOR_WORKER_DEADLINE_SECONDS"])
-    tracking_job = types.SimpleNamespace(timeout=deadline + 300)
+def test_default_settings_re_adopt_an_abandoned_job_within_two_minutes(app):
+    tracker = Tracker.from_config(app)
+    # The dead tracker's lease lapses, a live tracker's next scan claims the job, and the dead
+    # one's poll lease on Pi (one long-poll window plus margin) lapses before it polls again.
+    poll = app.config["CONNECTOR_TRACKER_POLL_SECONDS"]
+    bound = readoption_bound(tracker.lease_seconds, tracker.scan_seconds, poll)
 
-    # The started-registry entry outlives the last heartbeat (sent at most a moment before
-    # the kill) by the heartbeat TTL; an idle survivor looks at the registry once per pass.
-    heartbeat_ttl = worker.get_heartbeat_ttl(tracking_job)
-    maintenance_pass = max(worker.maintenance_interval, worker.dequeue_timeout)
-    requeued_by = heartbeat_ttl + maintenance_pass + TRACK_RETRY.intervals[0]
-    # If the killed worker ran the scheduler, a survivor takes its lock over once it expires.
-    scheduler_back_by = 1 + RQ_SCHEDULER_LOCK_GRACE + maintenance_pass
-    picked_up_by = max(requeued_by, scheduler_back_by) + RQ_SCHEDULER_POLL
-
-    assert heartbeat_ttl == 80 and maintenance_pass == 30
-    assert picked_up_by <= 120, picked_up_by
+    assert tracker.lease_seconds == 30 and poll + LEASE_MARGIN == 25
+    assert bound <= 120, bound
 
 
 def test_a_sigterm_still_stops_the_worker_for_good(live_stack):
@@ -148,9 +140,13 @@ def test_a_sigterm_still_stops_the_worker_for_good(live_stack):
     conn = redis.Redis.from_url(live_stack.redis_url)
     deadline = time.monotonic() + 15
     # Idle means RQ's signal handlers are in place (they come after registration).
-    while [w.get_state() for w in Worker.all(connection=conn)] != ["idle"]:
+    while not _all_idle(Worker.all(connection=conn)):
         assert time.monotonic() < deadline, "the worker never went idle"
         time.sleep(0.05)
     worker.kill(signal.SIGTERM)
     assert worker.proc.wait(timeout=15) == 0
     live_stack.workers.remove(worker)
+
+
+def _all_idle(workers: list[Worker]) -> bool:
+    return bool(workers) and all(w.get_state() == "idle" for w in workers)

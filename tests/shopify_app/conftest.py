@@ -56,10 +56,10 @@ def sim_app(shopify_config: dict, pisim):
 
 
 def run_worker(app) -> None:
-    """Run every queued job in this process until the queues are empty."""
-    from connector.worker import build_worker
+    """Follow every in-flight job and run every queued task in this process until idle."""
+    from connector.worker import run_until_idle
 
-    build_worker(app, simple=True).work(burst=True, logging_level="WARNING")
+    run_until_idle(app)
 
 
 def install(client, fake: FakeShopify, shop: str = SHOP) -> str:

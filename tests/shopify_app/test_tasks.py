@@ -150,3 +150,24 @@ def test_task_for_a_shop_that_is_not_installed_does_nothing(sim_app, fake_shopif
         assert extract_brand_for_shop(SHOP, "no-such-install") == "skipped"
     assert pisim.count(EXTRACT) == 0
     assert fake_shopify.calls() == []
+
+
+def test_the_install_task_and_a_running_tracker_share_one_long_poll(sim_app, fake_shopify, pisim):
+    from connector.tracker import Tracker
+    from connector.worker import ConnectorThreadWorker, build_worker
+
+    pisim.configure(job_seconds=3)
+    tracker = Tracker(sim_app, capacity=10, lease_seconds=30, scan_seconds=0.05).start()
+    try:
+        install(sim_app.test_client(), fake_shopify)
+        # The task runs on an RQ thread worker, as in the worker process, beside the tracker.
+        worker = build_worker(sim_app, cls=ConnectorThreadWorker)
+        runner = threading.Thread(target=lambda: worker.work(burst=True, with_scheduler=False))
+        runner.start()
+        runner.join(timeout=30)
+    finally:
+        tracker.stop()
+
+    assert _config(sim_app)["status"] == "completed"
+    # Both waited on the same 3 s job; only the lease holder asked Pi, one long-poll at a time.
+    assert pisim.count("GET /api/v1/jobs/:id") == 1

@@ -12,7 +12,7 @@ from connector.ledger import get_ledger
 from connector.queues import DELIVER, get_queue
 from connector.subscribers import Subscriber
 from connector.tracking import dispatch
-from connector.worker import build_worker
+from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
 from tests.zapier_app.helpers import KEY_A, KEY_B, add_job, auth
 from zapier_app.generate import build
@@ -33,7 +33,7 @@ def _subscribe(client, target_url: str, event: str = "job.completed", key: str =
 
 def _run_deliveries(app) -> None:
     """Work the delivery queue in this process until it is empty."""
-    build_worker(app, simple=True).work(burst=True, with_scheduler=False)
+    run_until_idle(app)
 
 
 def test_subscribe_returns_an_id_and_unsubscribe_removes_it(app, client, receiver):

@@ -1,0 +1,279 @@
+"""Benchmark tracker capacity against the naive one-process-per-job baseline (prints `name: value`).
+
+Shipped: one `pi-connector worker` process follows N jobs in flight at once (default 500)
+through the tracker; each job has a callback, so "delivered" is the callback's arrival at a
+local receiver. Baseline: the design the tracker replaces — one process per job in flight,
+each asking Pi for its job once a second — run for fewer jobs (default 40: it needs one
+Python process per job) and compared per job.
+
+Figures: processes per 100 jobs in flight, Pi calls per job, p50/p99 time from the job's end on
+Pi (the simulator's `ends_at`) to the result recorded in the ledger (and, shipped, delivered),
+and memory per job in flight (PSS, so pages shared between forked processes count once).
+
+Run: `.venv/bin/python bench/bench_tracker.py` (needs redis-server on PATH; about 3 minutes).
+It starts its own private Redis, Pi simulator (`--long-poll wake`), web (gunicorn) and worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.pisim import start_simulator  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
+from tests.support.redis import RedisServer  # noqa: E402
+from tests.support.stack import LiveStack  # noqa: E402
+
+KEY = "pi_test_bench_tracker_account"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+JOB_READS = "GET /api/v1/jobs/:id"
+BASE_SECONDS = 40  # every job is still running when the last one is submitted
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Return the pct-th percentile (nearest rank) of values."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def memory_kb(pid: int) -> tuple[int, int]:
+    """Return (RSS, PSS) of a process in kB."""
+    rss = pss = 0
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return rss, pss
+
+
+def job_url(n: int, tag: str) -> str:
+    """Return a brand URL whose simulated job lasts BASE_SECONDS plus a spread of 0-19 s."""
+    return f"https://secs{BASE_SECONDS + n % 20}-{tag}{n}-{uuid.uuid4().hex[:6]}.example"
+
+
+class Sampler:
+    """Sample a process's memory and the tracker's lease count until stopped."""
+
+    def __init__(self, pid: int, conn: redis.Redis) -> None:
+        self.pid, self.conn = pid, conn
+        self.peak_rss = self.peak_pss = self.peak_following = 0
+        self.idle_rss, self.idle_pss = memory_kb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            rss, pss = memory_kb(self.pid)
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            following = self.conn.hlen("pic:tracker:owners")
+            self.peak_following = max(self.peak_following, following)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def submit(stack: LiveStack, count: int, tag: str, callback: str | None) -> list[str]:
+    """Submit `count` brand extractions over the connector's API; return the job ids."""
+
+    def one(n: int) -> str:
+        body = {"kind": "brand_extraction", "input": {"url": job_url(n, tag)}}
+        if callback:
+            body["callback_url"] = f"{callback}/cb/{n}"
+        response = requests.post(
+            stack.base_url + "/v1/jobs", json=body, headers=HEADERS, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()["job_id"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def ledger_finish_times(conn: redis.Redis, job_ids: list[str]) -> dict[str, float]:
+    """Return the ledger's finished_at of each ended job."""
+    found: dict[str, float] = {}
+    for key in conn.scan_iter("pic:{*}:job:*", count=1000):
+        parts = key.decode().split(":job:")
+        if len(parts) != 2 or ":" in parts[1]:
+            continue
+        finished = conn.hget(key, "finished_at")
+        if finished and parts[1] in job_ids:
+            found[parts[1]] = float(finished)
+    return found
+
+
+def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[str, float]:
+    """One worker process follows `jobs` jobs at once; time results and deliveries."""
+    worker = stack.start_worker()
+    reads_before = sim.count(JOB_READS)
+    with Receiver() as receiver, Sampler(worker.pid, conn) as sampler:
+        job_ids = submit(stack, jobs, "t", receiver.url)
+        deadline = time.monotonic() + BASE_SECONDS + 60
+        while len(receiver.requests) < jobs and time.monotonic() < deadline:
+            time.sleep(0.5)
+        arrivals = {r.json()["data"]["job_id"]: r.at for r in list(receiver.requests)}
+    ends = {job_id: sim.job(job_id)["ends_at"] for job_id in job_ids}
+    finished = ledger_finish_times(conn, job_ids)
+    recorded = [finished[j] - ends[j] for j in job_ids if j in finished]
+    delivered = [arrivals[j] - ends[j] for j in job_ids if j in arrivals]
+    grown_pss = max(0, sampler.peak_pss - sampler.idle_pss)
+    return {
+        "jobs": jobs,
+        "delivered": len(delivered),
+        "peak_jobs_followed_by_one_process": sampler.peak_following,
+        "worker_peak_rss_mb": round(sampler.peak_rss / 1024, 1),
+        "worker_idle_rss_mb": round(sampler.idle_rss / 1024, 1),
+        "memory_per_job_kb": round(grown_pss / max(1, sampler.peak_following), 1),
+        "pi_calls_per_job": round((sim.count(JOB_READS) - reads_before) / jobs, 2),
+        "recorded_p50_s": round(percentile(recorded, 50), 3),
+        "recorded_p99_s": round(percentile(recorded, 99), 3),
+        "delivered_p50_s": round(percentile(delivered, 50), 3),
+        "delivered_p99_s": round(percentile(delivered, 99), 3),
+        "delivered_max_s": round(max(delivered), 3),
+        "delivered_over_1s": sum(1 for d in delivered if d > 1.0),
+        "processes_per_100_jobs": round(100 / max(1, sampler.peak_following), 2),
+    }
+
+
+def naive_follower(job_id: str) -> None:
+    """Baseline process: ask Pi for one job every second until it ends, then record it."""
+    from connector import create_app
+    from connector.ledger import get_ledger
+    from connector.pi_access import pi_client
+    from connector.tracking import apply_pi_job
+
+    app = create_app()
+    with app.app_context():
+        account_id = get_account_id(KEY)
+        record = get_ledger().get(account_id, job_id)
+        client = pi_client(KEY)
+        while record is not None and not record.is_terminal:
+            job = client.get_job(job_id, expand="brand")
+            if job.is_terminal:
+                record = apply_pi_job(record, job, fetch_brand=client.get_brand)
+                break
+            time.sleep(1.0)
+
+
+def get_account_id(key: str) -> str:
+    """Return the account id of a key."""
+    from connector.auth import account_id_for
+
+    return account_id_for(key)
+
+
+def bench_baseline(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[str, float]:
+    """One process per job in flight, each polling Pi once a second."""
+    reads_before = sim.count(JOB_READS)
+    job_ids = submit(stack, jobs, "n", None)
+    env = {**os.environ, **stack.env}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--naive-follower", job_id],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for job_id in job_ids
+    ]
+    time.sleep(8)  # all started and waiting
+    pss = [memory_kb(p.pid)[1] for p in procs if p.poll() is None]
+    for proc in procs:
+        proc.wait(timeout=BASE_SECONDS + 60)
+    ends = {job_id: sim.job(job_id)["ends_at"] for job_id in job_ids}
+    finished = ledger_finish_times(conn, job_ids)
+    recorded = [finished[j] - ends[j] for j in job_ids if j in finished]
+    return {
+        "jobs": jobs,
+        "recorded": len(recorded),
+        "processes_per_100_jobs": 100.0,
+        "memory_per_job_kb": round(statistics.median(pss), 1),
+        "pi_calls_per_job": round((sim.count(JOB_READS) - reads_before) / jobs, 2),
+        "recorded_p50_s": round(percentile(recorded, 50), 3),
+        "recorded_p99_s": round(percentile(recorded, 99), 3),
+    }
+
+
+def ratio(a: float, b: float) -> str:
+    """Return a / b as text (b == 0 → 'inf')."""
+    return f"{a / b:.3f}" if b else "inf"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500, help="jobs in flight for the tracker")
+    parser.add_argument("--baseline-jobs", type=int, default=40, help="jobs for the baseline")
+    parser.add_argument("--naive-follower", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_follower:
+        naive_follower(args.naive_follower)
+        return 0
+
+    redis_server = RedisServer().start()
+    simulator = start_simulator("--long-poll", "wake")
+    stack = LiveStack(redis_server.url, simulator.base_url)
+    conn = redis.Redis(port=redis_server.port)
+    try:
+        stack.web.start()
+        shipped = bench_shipped(stack, simulator.simulator, conn, args.jobs)
+        for worker in list(stack.workers):
+            stack.kill_worker(worker)
+        baseline = bench_baseline(stack, simulator.simulator, conn, args.baseline_jobs)
+    finally:
+        stack.stop()
+        simulator.stop()
+        redis_server.stop()
+
+    for name, value in shipped.items():
+        print(f"shipped_{name}: {value}")
+    for name, value in baseline.items():
+        print(f"baseline_{name}: {value}")
+    print(
+        "ratio_processes_per_100_jobs (shipped/baseline): "
+        + ratio(shipped["processes_per_100_jobs"], baseline["processes_per_100_jobs"])
+    )
+    print(
+        "ratio_pi_calls_per_job: "
+        + ratio(shipped["pi_calls_per_job"], baseline["pi_calls_per_job"])
+    )
+    print("ratio_recorded_p50: " + ratio(shipped["recorded_p50_s"], baseline["recorded_p50_s"]))
+    print("ratio_recorded_p99: " + ratio(shipped["recorded_p99_s"], baseline["recorded_p99_s"]))
+    print("ratio_memory_per_job: "
+          + ratio(shipped["memory_per_job_kb"], baseline["memory_per_job_kb"]))  # fmt: skip
+    ok = (
+        shipped["peak_jobs_followed_by_one_process"] >= min(args.jobs, 500)
+        and shipped["worker_peak_rss_mb"] <= 300
+        and shipped["delivered"] == args.jobs
+        and shipped["delivered_over_1s"] == 0
+    )
+    print(f"targets_met: {ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
