@@ -213,7 +213,9 @@ class Metrics:
         """Return a fresh registry for one scrape (the mode is read now, not at import)."""
         registry = CollectorRegistry()
         directory = os.environ.get(MULTIPROC_ENV)
-        if directory:
+        # A directory that is gone (e.g. removed by the server that made it) must not fail
+        # the scrape: this process's own metrics are still worth showing.
+        if directory and os.path.isdir(directory):
             # Sums the files every process (gunicorn workers, the RQ worker) writes there.
             MultiProcessCollector(registry, path=directory)
         else:

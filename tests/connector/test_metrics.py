@@ -260,3 +260,13 @@ def test_multiprocess_mode_sums_what_other_processes_counted(client, tmp_path, m
     text = scrape(client)
     assert value(text, "pic_deliveries_total", **labels) == 2.0
     assert value(text, "pic_redis_up") == 1.0  # the Redis gauges ride along
+
+
+def test_a_vanished_metrics_directory_falls_back_to_this_process(client, monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "removed-by-its-server"))
+    client.get("/healthz")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert "pic_http_requests_total" in response.get_data(as_text=True)

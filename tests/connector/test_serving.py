@@ -35,7 +35,9 @@ def load_conf(monkeypatch, **env: str) -> dict:
         MULTIPROC,
         OWNED,
     ):
-        monkeypatch.delenv(name, raising=False)
+        # setenv first so monkeypatch remembers the original state: the file sets some itself.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return runpy.run_path(str(CONF))

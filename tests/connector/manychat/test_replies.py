@@ -45,7 +45,7 @@ def test_extract_answers_the_flat_object_with_every_key_when_completed(client, p
 
 
 def test_get_job_waits_for_a_running_job_within_the_budget(app_config, pi):
-    app = create_app({**app_config, "CONNECTOR_MANYCHAT_WAIT_SECONDS": 3.0})
+    app = create_app({**app_config, "CONNECTOR_MANYCHAT_WAIT_SECONDS": 4.0})
     record = add_record(app, status="queued")
     brand_id = str(uuid.uuid4())
     pi_job(pi, record.job_id, "completed", brand_id=brand_id)
