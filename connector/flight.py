@@ -24,10 +24,24 @@ LISTEN_RETRY_SECONDS = 1.0  # between attempts to resubscribe after losing Redis
 LISTEN_POLL_SECONDS = 1.0  # a listener wakes this often to notice it should stop
 LISTEN_IDLE_SECONDS = 30.0  # a listener nobody needed for this long lets its connection go
 
-# Delete the lease only when it is still ours: a lapsed lease may belong to someone else now.
+COOLDOWN_SECONDS = 1.0  # after a lease term, others wait this long before polling Pi again
+
+# Take the lease when it is free, or when it is only a cool-down and the caller may skip it:
+# the tracker (ARGV[3] == '1') always may; others not (so N waiters cannot take turns at Pi).
+_LEAD_LUA = """
+local held = redis.call('GET', KEYS[1])
+if held and not (string.sub(held, 1, 5) == 'cool:' and ARGV[3] == '1') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Only the holder's token ends its term (a lapsed lease may be someone else's now); the term
+# ends in a short cool-down, or at once (ARGV[2] == '0').
 _RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], 'cool:' .. ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 
@@ -38,6 +52,7 @@ class Flights:
         self.store = store
         self.redis = store.redis
         self.channel = channel
+        self._lead = self.redis.register_script(_LEAD_LUA)
         self._release = self.redis.register_script(_RELEASE_LUA)
         self._lock = threading.Lock()
         self._waiters: dict[str, set[threading.Event]] = {}
@@ -49,31 +64,37 @@ class Flights:
         """Return the key of a job's poll lease."""
         return self.store.key("{" + account_id + "}", "poll", job_id)
 
-    def try_lead(self, account_id: str, job_id: str, seconds: float) -> str | None:
+    def try_lead(
+        self, account_id: str, job_id: str, seconds: float, *, skip_cooldown: bool = False
+    ) -> str | None:
         """Take the job's poll lease for `seconds`; return its token, or None when it is held."""
         token = uuid.uuid4().hex
         ms = max(1, int(seconds * 1000))
-        taken = self.redis.set(self.lease_key(account_id, job_id), token, nx=True, px=ms)
+        key = self.lease_key(account_id, job_id)
+        taken = self._lead(keys=[key], args=[token, ms, "1" if skip_cooldown else "0"])
         if not taken:
             return None
         with self._lock:
             self._held[(account_id, job_id)] = token
         return token
 
-    def release(self, account_id: str, job_id: str, token: str) -> None:
-        """Give the lease back so the next waiter can poll without waiting for it to lapse."""
+    def release(
+        self, account_id: str, job_id: str, token: str, *, cooldown: float = COOLDOWN_SECONDS
+    ) -> None:
+        """End our lease term: after a short cool-down the next waiter may poll Pi."""
         with self._lock:
             if self._held.get((account_id, job_id)) == token:
                 del self._held[(account_id, job_id)]
+        ms = int(cooldown * 1000)
         with contextlib.suppress(redis.RedisError):  # it lapses on its own
-            self._release(keys=[self.lease_key(account_id, job_id)], args=[token])
+            self._release(keys=[self.lease_key(account_id, job_id)], args=[token, ms])
 
     def release_all(self) -> int:
         """Give back every lease this process holds (it is stopping); return how many."""
         with self._lock:
             held = list(self._held.items())
         for (account_id, job_id), token in held:
-            self.release(account_id, job_id, token)
+            self.release(account_id, job_id, token, cooldown=0)
         return len(held)
 
     def wait_for_end(self, account_id: str, job_id: str, timeout: float) -> bool:

@@ -55,10 +55,13 @@ def follow(
     poll: Poll,
     should_stop: Callable[[], bool] = lambda: False,
     lead_once: bool = False,
+    tracker: bool = False,
 ) -> JobRecord:
     """Wait until the job ends or the deadline: poll Pi while leading, else listen for its end.
 
     With lead_once, a waiter whose one lease term used its whole window only listens after it.
+    The tracker may poll right after another waiter's term; other waiters let a term's
+    cool-down pass, so however many wait, Pi sees about one call per window.
     """
     flights, ledger = get_flights(), get_ledger()
     next_lead = 0.0  # one lease term per second at most, whatever Pi answers
@@ -69,9 +72,8 @@ def follow(
         now = time.monotonic()
         token = None
         if now >= next_lead:
-            token = flights.try_lead(
-                record.account_id, record.job_id, lease_span(left, window) + LEASE_MARGIN
-            )
+            span = lease_span(left, window) + LEASE_MARGIN
+            token = flights.try_lead(record.account_id, record.job_id, span, skip_cooldown=tracker)
         if token is not None:
             next_lead = deadline if lead_once else now + MIN_LEAD_GAP
             try:
@@ -167,9 +169,10 @@ def wait_in_worker(
         record = follow(
             record,
             deadline=deadline,
-            window=WORKER_POLL_SECONDS,
+            window=window,
             poll=poll,
             should_stop=should_stop,
+            tracker=True,
         )
     finally:
         client.close()

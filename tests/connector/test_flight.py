@@ -35,9 +35,32 @@ def test_a_held_lease_turns_the_next_waiter_into_a_listener(app):
         token = flights.try_lead("acct", "job-1", 5)
         assert token
         assert flights.try_lead("acct", "job-1", 5) is None
+        assert flights.try_lead("acct", "job-1", 5, skip_cooldown=True) is None  # a real term
         assert flights.try_lead("acct", "job-2", 5)  # another job has its own lease
-        flights.release("acct", "job-1", token)
+        flights.release("acct", "job-1", token, cooldown=0)
         assert flights.try_lead("acct", "job-1", 5)
+
+
+def test_after_a_term_only_the_tracker_may_poll_before_the_cool_down_ends(app):
+    with app.app_context():
+        flights = get_flights()
+        token = flights.try_lead("acct", "job-1", 5)
+        flights.release("acct", "job-1", token, cooldown=0.3)
+        assert flights.try_lead("acct", "job-1", 5) is None  # waiters do not take turns at Pi
+        tracker_token = flights.try_lead("acct", "job-1", 5, skip_cooldown=True)
+        assert tracker_token
+        flights.release("acct", "job-1", tracker_token, cooldown=0.3)
+        time.sleep(0.4)
+        assert flights.try_lead("acct", "job-1", 5)
+
+
+def test_a_stopping_process_hands_back_its_leases_without_a_cool_down(app):
+    with app.app_context():
+        flights = get_flights()
+        flights.try_lead("acct", "job-1", 30)
+        flights.try_lead("acct", "job-2", 30)
+        assert flights.release_all() == 2
+        assert flights.try_lead("acct", "job-1", 5) and flights.try_lead("acct", "job-2", 5)
 
 
 def test_releasing_with_a_stale_token_leaves_the_new_holder_alone(app):
@@ -93,7 +116,7 @@ def test_follow_polls_only_while_leading_and_listens_otherwise(app):
         started = time.monotonic()
         follow(_record(), deadline=started + 1.5, window=20, poll=poll)
         assert polls == []  # it listened until its deadline
-        flights.release("acct", "job-1", token)
+        flights.release("acct", "job-1", token, cooldown=0)
         follow(_record(), deadline=time.monotonic() + 0.6, window=20, poll=poll)
         assert len(polls) >= 1
 

@@ -51,6 +51,14 @@ def _in_flight(app, count: int) -> list[str]:
     return [f"job-{n}" for n in range(count)]
 
 
+def _finish(*pairs) -> None:
+    """Release every follower and wait for its tracker to let go (no thread outlives a test)."""
+    for follower, _ in pairs:
+        follower.release.set()
+    for _, tracker in pairs:
+        _wait_for(lambda tracker=tracker: tracker.following == 0)
+
+
 def _wait_for(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -71,6 +79,7 @@ def test_a_tracker_claims_in_flight_jobs_up_to_its_capacity(app):
         follower.release.set()
     _wait_for(lambda: tracker.following == 0)
     assert len(tracker.claim_once()) == 2  # the rest, now that there is room
+    _wait_for(lambda: tracker.following == 0)
 
 
 def test_a_leased_job_is_not_claimed_twice_until_the_lease_lapses(app):
@@ -84,15 +93,15 @@ def test_a_leased_job_is_not_claimed_twice_until_the_lease_lapses(app):
         time.sleep(0.6)  # the holder died (no renewal): its leases lapse
         assert sorted(other.claim_once()) == sorted(f"acct|job-{n}" for n in range(4))
     finally:
-        first.release.set()
-        second.release.set()
+        _finish((first, holder), (second, other))
 
 
 def test_renewed_leases_keep_other_trackers_away(app):
     _in_flight(app, 2)
     follower = Follower()
     holder = Tracker(app, capacity=10, lease_seconds=2, follow=follower)
-    other = Tracker(app, capacity=10, lease_seconds=30, follow=Follower())
+    idle = Follower()
+    other = Tracker(app, capacity=10, lease_seconds=30, follow=idle)
     try:
         assert len(holder.claim_once()) == 2
         started = time.monotonic()
@@ -101,7 +110,7 @@ def test_renewed_leases_keep_other_trackers_away(app):
             assert other.claim_once() == []
             time.sleep(0.5)
     finally:
-        follower.release.set()
+        _finish((follower, holder), (idle, other))
 
 
 def test_stopping_hands_every_lease_back_for_immediate_adoption(app):
@@ -110,8 +119,10 @@ def test_stopping_hands_every_lease_back_for_immediate_adoption(app):
     leaving = Tracker(app, capacity=10, lease_seconds=30, follow=follower).start()
     _wait_for(lambda: leaving.following == 3)
     assert leaving.stop() == 3
-    successor = Tracker(app, capacity=10, lease_seconds=30, follow=Follower())
+    next_follower = Follower()
+    successor = Tracker(app, capacity=10, lease_seconds=30, follow=next_follower)
     assert len(successor.claim_once()) == 3
+    _finish((follower, leaving), (next_follower, successor))
 
 
 def test_the_claimant_is_recorded_for_operators_and_cleared_when_the_job_ends(app):

@@ -60,7 +60,7 @@ def test_get_job_waits_for_a_running_job_within_the_budget(app_config, pi):
 
 
 def test_extract_answers_every_key_as_null_while_the_job_runs(app_config, pi):
-    app = create_app({**app_config, "CONNECTOR_MANYCHAT_WAIT_SECONDS": 1.0})
+    app = create_app({**app_config, "CONNECTOR_MANYCHAT_WAIT_SECONDS": 2.0})
     job_id = str(uuid.uuid4())
     pi_created(pi, job_id)
     pi_job(pi, job_id, "processing")
