@@ -63,3 +63,11 @@ def on_exit(server):
     owned = _owned_metrics_dir()
     if owned:
         shutil.rmtree(owned, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Freeze what the app loaded so garbage collection skips it (shorter pauses under load)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import requests
 from flask import Flask, current_app
@@ -32,6 +33,9 @@ def init_app(app: Flask) -> None:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     app.extensions["pi_session"] = session
+    # Under gevent this is a gevent semaphore (threading is patched): waiting costs nothing.
+    limit = int(app.config["CONNECTOR_PI_CREATE_CONCURRENCY"])
+    app.extensions["pi_create_gate"] = threading.BoundedSemaphore(limit)
 
 
 def pi_client(

@@ -12,7 +12,7 @@ from flask import current_app, g, has_request_context
 
 from connector.auth import Account
 from connector.ledger import KINDS, JobRecord, get_ledger
-from connector.pi import validation
+from connector.pi import PiTimeout, validation
 from connector.pi_access import pi_client
 from connector.secrets import remember_encrypted_field
 from connector.subscribers import Subscriber
@@ -80,6 +80,12 @@ def _create_on_pi(
     timeout: float | None = None,
 ) -> str:
     """Send the one create call to Pi and return its job id."""
+    # A burst of creates is CPU-bound on our side; bounding how many run at once keeps the
+    # event loop free for quick requests (healthz, reads) and spares Pi a thundering herd.
+    gate = current_app.extensions["pi_create_gate"]
+    wait = timeout if timeout is not None else float(current_app.config["PI_TIMEOUT"])
+    if not gate.acquire(timeout=wait):
+        raise PiTimeout("too many Pi creates in flight to submit this one in time")
     client = pi_client(account.api_key, timeout=timeout)
     try:
         if kind == "brand_extraction":
@@ -92,6 +98,7 @@ def _create_on_pi(
         return create(**args, idempotency_key=pi_key)
     finally:
         client.close()
+        gate.release()
 
 
 def submit_job(

@@ -158,3 +158,14 @@ def test_one_worker_answers_100_concurrent_waits_on_running_jobs(redis_url, pisi
     assert {b["status"] for b in bodies} <= {"queued", "pending", "processing"}
     assert len({b["job_id"] for b in bodies}) == count
     assert pisim.count(CREATE_ROUTE) == count
+
+
+def test_a_worker_freezes_what_the_app_loaded_out_of_garbage_collection(monkeypatch):
+    import gc
+
+    ns = load_conf(monkeypatch)
+    try:
+        ns["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -9,7 +9,7 @@ from connector import create_app
 from connector.auth import Account, account_id_for
 from connector.errors import IdempotencyMismatch
 from connector.ledger import get_ledger
-from connector.pi import PiInputError
+from connector.pi import PiInputError, PiTimeout
 from connector.submission import submit_job
 
 KEY = "pi_test_submission_key"
@@ -113,3 +113,20 @@ def test_worker_waiter_records_the_brand(sim_app, pisim):
     assert record.brand_id
     fields = record.brand_fields()
     assert fields["brand_name"] and fields["primary_hex"]
+
+
+def test_creates_beyond_the_gate_wait_and_a_full_gate_times_out_cleanly(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
+                      "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
+    gate = app.extensions["pi_create_gate"]
+    gate.acquire()  # another create holds the only slot
+    try:
+        with app.app_context(), pytest.raises(PiTimeout):
+            submit_job(ACCOUNT, "brand_extraction", {"url": "https://gated.example"},
+                       origin="api", create_timeout=0.2)  # fmt: skip
+    finally:
+        gate.release()
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    # Nothing was half-written: the same request goes through once a slot is free.
+    assert submit(app, "https://gated.example").created
+    assert pisim.count("POST /api/v1/brands/extract") == 1
