@@ -147,6 +147,10 @@ class Ledger:
         """Return the key of the global set of jobs not yet terminal."""
         return self.store.key("inflight")
 
+    def tracker_key(self, name: str) -> str:
+        """Return a key of the tracker's bookkeeping beside the in-flight set (leases, owners)."""
+        return self.store.key("tracker", name)
+
     def ended_channel(self) -> str:
         """Return the channel on which a job's end is announced (as "account|job")."""
         return self.store.key("jobs", "ended")

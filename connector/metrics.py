@@ -171,7 +171,7 @@ class RedisCollector(Collector):
         redis = self.store.redis
         pipe = redis.pipeline(transaction=False)
         pipe.zcard(self.ledger.inflight_key())
-        pipe.zcard(self.store.key("tracker", "leases"))  # absent until the tracker runs: 0
+        pipe.zcard(self.ledger.tracker_key("leases"))  # absent until the tracker runs: 0
         inflight_count, leases = pipe.execute()
 
         states: Tally[tuple[str, str]] = Tally()

@@ -22,7 +22,8 @@ import redis
 from flask import Flask, current_app
 
 from connector.ledger import Ledger
-from connector.logs import request_id_var
+from connector.logs import bound_request_id
+from connector.waiting import LEASE_MARGIN, wait_in_worker
 
 log = logging.getLogger("connector.tracker")
 
@@ -47,8 +48,6 @@ return claimed
 
 def readoption_bound(lease_seconds: float, scan_seconds: float, poll_seconds: float) -> float:
     """Return the longest a dead tracker's job waits before a live tracker long-polls it again."""
-    from connector.waiting import LEASE_MARGIN
-
     # The tracker lease lapses, the next scan claims the job, then the dead process's poll
     # lease on Pi (one window plus margin, taken just before it died) has to lapse too.
     return lease_seconds + scan_seconds + poll_seconds + LEASE_MARGIN
@@ -77,8 +76,8 @@ class Tracker:
         self.capacity = capacity
         self.lease_seconds = lease_seconds
         self.scan_seconds = scan_seconds
-        self.leases_key = self.ledger.store.key("tracker", "leases")
-        self.owners_key = self.ledger.store.key("tracker", "owners")
+        self.leases_key = self.ledger.tracker_key("leases")
+        self.owners_key = self.ledger.tracker_key("owners")
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._claim = self.redis.register_script(_CLAIM_LUA)
         self._follow_job = follow or _follow_in_worker
@@ -209,17 +208,12 @@ class Tracker:
 
 def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
     """Follow one job to its end inside an app context; True when it needs no more following."""
-    from connector.waiting import wait_in_worker
-
     ledger: Ledger = current_app.extensions["ledger"]
     record = ledger.get(account_id, job_id)
     if record is None:
         # Erased (e.g. a shop's redact) or expired: nothing left to follow.
         ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
         return True
-    token = request_id_var.set(record.request_id)  # log lines follow the submitting request
-    try:
+    with bound_request_id(record.request_id):  # log lines follow the submitting request
         record = wait_in_worker(account_id, job_id, should_stop=should_stop)
-    finally:
-        request_id_var.reset(token)
     return record.is_terminal

@@ -13,18 +13,18 @@ from collections.abc import Callable
 from connector.flight import get_flights
 from connector.ledger import JobRecord, get_ledger
 from connector.pi import PiAPIError, PiConnectionError, PiError
-from connector.pi.client import MIN_POLL_INTERVAL
 from connector.pi_access import pi_client
 from connector.secrets import get_secrets
 from connector.tracking import apply_pi_job, fail_record
 
 log = logging.getLogger("connector.waiting")
 
-WORKER_POLL_SECONDS = 20
 MIN_USEFUL_WAIT = 0.25  # below this, asking Pi again cannot change the answer in time
 LEASE_MARGIN = 5.0  # a long-poll answers within its window plus Pi's read margin
 RECHECK_SECONDS = 1.0  # a listener re-reads the ledger this often even without a notice
-MIN_LEAD_GAP = 1.0  # a waiter that just polled listens before it polls again (no spinning)
+# A waiter that just polled listens before it polls again: an early answer from Pi (one that
+# did not hold the long-poll) never turns into a busy loop.
+MIN_LEAD_GAP = 1.0
 ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before the next poll
 
 # One lease term: given the record and a monotonic deadline, ask Pi and return
@@ -71,13 +71,15 @@ def follow(
             break
         now = time.monotonic()
         token = None
+        term = lease_span(left, window)
         if now >= next_lead:
-            span = lease_span(left, window) + LEASE_MARGIN
-            token = flights.try_lead(record.account_id, record.job_id, span, skip_cooldown=tracker)
+            token = flights.try_lead(
+                record.account_id, record.job_id, term + LEASE_MARGIN, skip_cooldown=tracker
+            )
         if token is not None:
             next_lead = deadline if lead_once else now + MIN_LEAD_GAP
             try:
-                record, go_on = poll(record, now + lease_span(left, window))
+                record, go_on = poll(record, now + term)
             finally:
                 flights.release(record.account_id, record.job_id, token)
             if not go_on:
@@ -140,13 +142,12 @@ def wait_in_worker(
     # The deadline counts from submission, so a resumed follower does not start the clock again.
     left = record.created_at + deadline_seconds - time.time()
     deadline = time.monotonic() + max(0.0, left)
-    window = int(current_app.config.get("CONNECTOR_TRACKER_POLL_SECONDS", WORKER_POLL_SECONDS))
+    window = int(current_app.config["CONNECTOR_TRACKER_POLL_SECONDS"])
     client = pi_client(api_key)
 
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:
         # One long-poll per lease term: Pi answers at the job's end or after `seconds`.
         seconds = long_poll_seconds(until - time.monotonic(), window)
-        started = time.monotonic()
         try:
             job = client.get_job(job_id, wait=True, timeout_seconds=seconds, expand="brand")
         except PiConnectionError:  # the transport already retried: breathe, then poll again
@@ -160,9 +161,6 @@ def wait_in_worker(
                 return failed, False
             time.sleep(min(ERROR_PAUSE, remaining(deadline)))
             return current, True
-        if not job.is_terminal:
-            # An early non-terminal answer means Pi did not hold the poll: never spin on it.
-            time.sleep(max(0.0, min(MIN_POLL_INTERVAL - (time.monotonic() - started), 1.0)))
         return apply_pi_job(current, job, fetch_brand=client.get_brand), True
 
     try:
