@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md wsgi.py gunicorn.conf.py ./
 COPY connector ./connector
+COPY manychat_app ./manychat_app
 COPY zapier_app ./zapier_app
 COPY shopify_app ./shopify_app
 RUN pip install --no-cache-dir .

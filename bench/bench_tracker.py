@@ -162,9 +162,9 @@ def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[s
 def naive_follower(job_id: str) -> None:
     """Baseline process: ask Pi for one job every second until it ends, then record it."""
     from connector import create_app
+    from connector.jobs.completion import apply_pi_job
+    from connector.jobs.pi_clients import pi_client
     from connector.ledger import get_ledger
-    from connector.pi_access import pi_client
-    from connector.tracking import apply_pi_job
 
     app = create_app()
     with app.app_context():

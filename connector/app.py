@@ -7,16 +7,19 @@ from typing import Any
 
 from flask import Flask
 
-from connector import api_v1, errors, logs, manychat, openapi, ops, pi_access
+from connector import errors
 from connector.config import check_required, load_settings
-from connector.flight import Flights
-from connector.idempotency import Idempotency
+from connector.delivery.subscriptions import Subscriptions
+from connector.jobs import pi_clients as pi_access
+from connector.jobs.idempotency import Idempotency
+from connector.jobs.single_flight import Flights
 from connector.ledger import Ledger
-from connector.metrics import Metrics
-from connector.queues import ALL_QUEUES
-from connector.secrets import SecretBox, parse_keys
-from connector.store import Store
-from connector.subscribers import Subscriptions
+from connector.runtime import logs
+from connector.runtime.metrics import Metrics
+from connector.runtime.queues import ALL_QUEUES
+from connector.runtime.redis_store import Store
+from connector.runtime.secrets import SecretBox, parse_keys
+from connector.web import api_v1, openapi, ops
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,7 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ops.bp)
     api_v1.init_app(app)
-    manychat.init_app(app)
     _register_platforms(app)
     openapi.init_app(app)
     return app
@@ -66,8 +68,9 @@ def _init_collaborators(app: Flask) -> None:
 
 def _register_platforms(app: Flask) -> None:
     """Import and mount the platform blueprints (connector never imports them at module level)."""
+    import manychat_app
     import shopify_app
     import zapier_app
 
-    zapier_app.init_app(app)
-    shopify_app.init_app(app)
+    for platform in (manychat_app, zapier_app, shopify_app):
+        platform.init_app(app)

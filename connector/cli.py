@@ -64,7 +64,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _rotate_keys(args: argparse.Namespace) -> int:
     """Re-encrypt every stored secret under the newest CONNECTOR_SECRET_KEY."""
     from connector import create_app
-    from connector.secrets import rotate_all
+    from connector.runtime.secrets import rotate_all
 
     app = create_app()
     with app.app_context():

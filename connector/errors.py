@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from connector.pi import PiError, PiInputError
 
-log = logging.getLogger("connector.errors")
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 
-from connector.store import Store
+from connector.runtime.redis_store import Store
 
 KINDS = ("brand_extraction", "image_generation", "campaign_render")
 STATUSES = ("queued", "processing", "completed", "failed")

@@ -1,6 +1,6 @@
 """The worker process: the tracker plus RQ workers on threads, all inside the Flask app.
 
-One process follows every in-flight job (connector.tracker) and runs the queued tasks —
+One process follows every in-flight job (connector.jobs.tracker) and runs the queued tasks —
 deliveries and Shopify installs — on a few RQ workers that are threads, not forked
 work-horses: those tasks wait on sockets, so threads share the process's capacity and a
 delivery starts within milliseconds of a job's end instead of after a fork.
@@ -20,11 +20,11 @@ from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
-from connector.queues import ALL_QUEUES, get_queue
-from connector.store import Store
-from connector.tracker import Tracker
+from connector.jobs.tracker import Tracker
+from connector.runtime.queues import ALL_QUEUES, get_queue
+from connector.runtime.redis_store import Store
 
-log = logging.getLogger("connector.worker")
+log = logging.getLogger(__name__)
 
 # A killed worker's job is found when its heartbeat (monitoring interval + grace) lapses and the
 # next maintenance pass runs: 20 s + 60 s + at most 30 s puts it back on its queue within 2 min.

@@ -10,7 +10,7 @@ def init_app(app: Flask) -> None:
     # The view modules attach their routes to the blueprint when imported.
     from shopify_app import admin, oauth, webhooks  # noqa: F401
     from shopify_app.blueprint import bp
-    from shopify_app.store import ShopStore
+    from shopify_app.shops import ShopStore
 
     ShopStore(app.extensions["store"], app.extensions["secrets"]).init_app(app)
     app.register_blueprint(bp, url_prefix="/shopify")

@@ -12,7 +12,7 @@ from shopify_app.blueprint import bp
 from shopify_app.errors import TokenError
 from shopify_app.install import finish_install
 from shopify_app.settings import get_settings
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction
 from shopify_app.tokens import exchange_session_token
 from shopify_app.verify import require_shop, session_shop

@@ -13,7 +13,7 @@ import requests
 from shopify_app.errors import GraphQLError, ShopifyAuthError, ShopifyUnavailable
 from shopify_app.settings import ShopifySettings
 
-log = logging.getLogger("shopify_app.graphql")
+log = logging.getLogger(__name__)
 
 BASE_DELAY = 0.5
 MAX_DELAY = 10.0

@@ -8,9 +8,9 @@ from connector.errors import ApiError
 from shopify_app import tasks
 from shopify_app.errors import ShopifyError
 from shopify_app.settings import ShopifySettings, scopes_cover
-from shopify_app.store import TokenSet, get_shops
+from shopify_app.shops import TokenSet, get_shops
 
-log = logging.getLogger("shopify_app.install")
+log = logging.getLogger(__name__)
 
 
 def finish_install(settings: ShopifySettings, shop: str, tokens: TokenSet) -> str:

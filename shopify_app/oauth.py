@@ -9,7 +9,7 @@ from shopify_app.blueprint import bp
 from shopify_app.errors import TokenError
 from shopify_app.install import finish_install
 from shopify_app.settings import get_settings
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from shopify_app.tokens import exchange_code
 from shopify_app.verify import permission_url, require_shop, verify_oauth_query
 

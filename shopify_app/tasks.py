@@ -14,16 +14,16 @@ from rq.job import Job, JobStatus, get_current_job
 from connector.errors import ApiError, pi_error_to_api
 from connector.ledger import get_ledger
 from connector.pi import PiError, PiInputError
-from connector.queues import SHOPIFY, get_queue
-from connector.store import get_store
-from shopify_app import operations
+from connector.runtime.queues import SHOPIFY, get_queue
+from connector.runtime.redis_store import get_store
+from shopify_app import queries as operations
 from shopify_app.errors import ShopifyError, ShopNotInstalled, UserErrors
 from shopify_app.graphql import AdminClient
 from shopify_app.settings import ShopifySettings, get_settings
-from shopify_app.store import ShopStore, get_shops
+from shopify_app.shops import ShopStore, get_shops
 from shopify_app.tokens import ShopTokens
 
-log = logging.getLogger("shopify_app.tasks")
+log = logging.getLogger(__name__)
 
 UNINSTALL_TOPIC = "APP_UNINSTALLED"
 RETRY = Retry(max=3, interval=[10, 30, 90])
@@ -91,8 +91,8 @@ def _failure_text(exc: BaseException) -> str:
 
 def extract_brand_for_shop(shop: str, install_id: str) -> str:
     """RQ task: extract the brand of the shop's primary domain and persist it (safe to re-run)."""
-    from connector.submission import submit_job
-    from connector.waiting import wait_in_worker
+    from connector.jobs.submission import submit_job
+    from connector.jobs.waiting import wait_in_worker
 
     settings, shops = get_settings(), get_shops()
     lock_key = shops.key(shop, "lock", "extract")

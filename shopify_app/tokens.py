@@ -10,9 +10,9 @@ import requests
 
 from shopify_app.errors import ShopifyAuthError, ShopNotInstalled, TokenError
 from shopify_app.settings import ShopifySettings
-from shopify_app.store import ShopStore, TokenSet
+from shopify_app.shops import ShopStore, TokenSet
 
-log = logging.getLogger("shopify_app.tokens")
+log = logging.getLogger(__name__)
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"

@@ -9,11 +9,11 @@ from datetime import datetime
 from flask import jsonify, request
 
 from connector.errors import BadRequest, Unauthorized
-from connector.store import get_store
+from connector.runtime.redis_store import get_store
 from shopify_app import tasks
 from shopify_app.blueprint import bp
 from shopify_app.settings import get_settings
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from shopify_app.verify import require_shop, webhook_hmac_valid
 
 DEDUPE_TTL = 7 * 86400  # longer than Shopify's retry window (8 tries over 4 hours)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from connector.delivery import Outcome, Target, post_outcome, register_delivery_kind
+from connector.delivery.dispatch import Outcome, Target, post_outcome, register_delivery_kind
 from connector.ledger import JobRecord
 from zapier_app import objects
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from connector.delivery.subscriptions import HOOK_EVENTS
 from connector.ledger import JobRecord
-from connector.subscribers import HOOK_EVENTS
 from zapier_app import objects, schemas
 
 OUTPUT = Path(__file__).parent / "integration" / "generated" / "fields.json"

@@ -20,9 +20,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from connector.bodies import is_placeholder
+from connector.delivery.subscriptions import HOOK_EVENTS
 from connector.pi import validation
-from connector.subscribers import HOOK_EVENTS
+from connector.web.bodies import is_placeholder
 
 _BARE_DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}(?:[/?#]\S*)?$")
 DEFAULT_LIMIT = 50

@@ -8,16 +8,16 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema
 
-from connector import outbound
 from connector.auth import Account, current_account
-from connector.bodies import json_object, load
+from connector.delivery import outbound
+from connector.delivery.subscriptions import Subscriber
 from connector.errors import BadRequest, NotFound
+from connector.jobs.pi_clients import checked_account, pi_client
+from connector.jobs.submission import submit_job
+from connector.jobs.waiting import wait_short
 from connector.ledger import get_ledger
 from connector.pi.validation import UUID_RE
-from connector.pi_access import checked_account, pi_client
-from connector.submission import submit_job
-from connector.subscribers import Subscriber
-from connector.waiting import wait_short
+from connector.web.bodies import json_object, load
 from zapier_app import objects
 from zapier_app.deliveries import CALLBACK_KIND, HOOK_KIND
 from zapier_app.schemas import (

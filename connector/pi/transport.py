@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connector import metrics
 from connector.pi.errors import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
 from connector.pi.retry import retry_delay, should_retry
+from connector.runtime import metrics
 
 log = logging.getLogger("connector.pi")
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from connector.ledger import JobRecord, Ledger
-from connector.store import Store
+from connector.runtime.redis_store import Store
 
 
 @pytest.fixture

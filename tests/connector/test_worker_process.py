@@ -120,7 +120,7 @@ def test_worker_log_lines_carry_the_request_id_of_the_submitting_request(live_st
     delivery = [
         line
         for line in lines
-        if line.get("logger") == "connector.delivery" and line.get("job_id") == job_id
+        if line.get("logger") == "connector.delivery.dispatch" and line.get("job_id") == job_id
     ]
     assert delivery and all(line.get("request_id") == request_id for line in delivery)
     assert any(line.get("request_id") == request_id for line in web_lines)

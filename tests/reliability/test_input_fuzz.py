@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError
 
 from connector.errors import BadRequest
-from connector.manychat import ExtractInput
+from connector.jobs.submission import normalize
 from connector.pi.validation import PiInputError
-from connector.submission import normalize
+from manychat_app.views import ExtractInput
 from shopify_app.verify import require_shop
 from zapier_app import schemas as zapier
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from connector import create_app
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from tests.shopify_app.helpers import API_KEY, PI_KEY, SECRET, SHOP, webhook_body, webhook_headers
 
 KEY = "pi_test_race_account_key"

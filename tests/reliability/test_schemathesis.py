@@ -34,9 +34,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 
 from connector.auth import account_from_header
-from connector.bodies import PLACEHOLDER
 from connector.errors import BadRequest, Unauthorized
-from connector.openapi import build_spec
+from connector.web.bodies import PLACEHOLDER
+from connector.web.openapi import build_spec
 from shopify_app.verify import require_shop
 from tests.shopify_app.helpers import API_KEY, PI_KEY, SECRET
 from tests.support.procs import free_port

@@ -27,9 +27,9 @@ import requests
 from cryptography.fernet import Fernet
 
 from connector import create_app
-from connector.secrets import SecretBox, SecretError
+from connector.runtime.secrets import SecretBox, SecretError
 from connector.worker import run_until_idle
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from tests.shopify_app.conftest import stack_env
 from tests.shopify_app.fake_shopify import FakeShopify
 from tests.shopify_app.helpers import (
@@ -285,7 +285,7 @@ def test_no_secret_reaches_the_logs_or_redis_in_process(app_config, pisim, world
     assert_no_secret_in_redis(world)
 
     names = {r.name for r in caplog.records}
-    assert {"connector.http", "connector.delivery", "connector.outbound"} <= names
+    assert {"connector.http", "connector.delivery.dispatch", "connector.delivery.outbound"} <= names
     assert any(r.levelname == "DEBUG" for r in caplog.records)
     text = caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)
     assert_no_secret_in(text, world, "the captured logs")
@@ -299,7 +299,7 @@ def test_no_secret_reaches_live_process_output_or_redis(live_stack_factory, pisi
     assert_no_secret_in_redis(world)
 
     logs = stack.logs()
-    assert '"level": "DEBUG"' in logs and "connector.delivery" in logs
+    assert '"level": "DEBUG"' in logs and "connector.delivery.dispatch" in logs
     assert_no_secret_in(logs, world, "the web and worker output")
 
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from connector import webhook_signing
+from connector.delivery import signing as webhook_signing
 from connector.errors import ApiError
 from shopify_app import verify
 from shopify_app.settings import ShopifySettings

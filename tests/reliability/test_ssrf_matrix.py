@@ -20,12 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from connector import create_app, outbound
+from connector import create_app
 from connector.auth import account_id_for
-from connector.delivery import FAILED, deliver, delivery_state
+from connector.delivery import outbound
+from connector.delivery.dispatch import FAILED, deliver, delivery_state
+from connector.delivery.subscriptions import Subscriber
 from connector.ledger import get_ledger
-from connector.manychat_push import push_subscriber
-from connector.subscribers import Subscriber
+from manychat_app.deliveries import push_subscriber
 from tests.support.receiver import Receiver
 from tests.zapier_app.helpers import KEY_A, add_job, auth
 

@@ -18,8 +18,8 @@ import pytest
 import redis
 from rq import Worker
 
-from connector.tracker import Tracker, readoption_bound
-from connector.waiting import LEASE_MARGIN
+from connector.jobs.tracker import Tracker, readoption_bound
+from connector.jobs.waiting import LEASE_MARGIN
 from tests.support.faults import kill_tree, start_scheduler
 from tests.support.receiver import Receiver
 from tests.support.stack import LiveStack

@@ -7,7 +7,7 @@ import re
 import pytest
 from rq import Queue
 
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from tests.shopify_app.conftest import install
 from tests.shopify_app.helpers import (
     API_KEY,

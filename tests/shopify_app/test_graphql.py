@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shopify_app import operations
+from shopify_app import queries as operations
 from shopify_app.errors import GraphQLError, ShopifyUnavailable, UserErrors
 from shopify_app.graphql import AdminClient, parse_retry_after, retry_delay
 from shopify_app.settings import get_settings

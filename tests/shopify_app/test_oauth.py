@@ -153,7 +153,7 @@ def test_callback_exchanges_code_for_expiring_token_and_redirects_into_admin(
     for issued in fake_shopify.issued:
         assert issued.encode() not in b"".join(shop_hash.values())
     with shop_app.app_context():
-        from shopify_app.store import get_shops
+        from shopify_app.shops import get_shops
 
         tokens = get_shops().tokens(SHOP)
         assert tokens.access_token in fake_shopify.shops[SHOP].access
@@ -259,7 +259,7 @@ def test_callback_signed_with_the_old_secret_passes_during_rotation(shopify_conf
 
 def test_reinstall_after_uninstall_installs_afresh(shop_client, shop_app, fake_shopify):
     from shopify_app import tasks
-    from shopify_app.store import get_shops
+    from shopify_app.shops import get_shops
     from tests.shopify_app.helpers import bearer, session_token
 
     install(shop_client, fake_shopify)

@@ -8,7 +8,7 @@ import time
 
 from connector.ledger import get_ledger
 from shopify_app.settings import get_settings
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction, extract_brand_for_shop, handle_uninstalled
 from tests.shopify_app.conftest import install, run_worker
 from tests.shopify_app.helpers import SHOP
@@ -153,7 +153,7 @@ def test_task_for_a_shop_that_is_not_installed_does_nothing(sim_app, fake_shopif
 
 
 def test_the_install_task_and_a_running_tracker_share_one_long_poll(sim_app, fake_shopify, pisim):
-    from connector.tracker import Tracker
+    from connector.jobs.tracker import Tracker
     from connector.worker import ConnectorThreadWorker, build_worker
 
     pisim.configure(job_seconds=3)

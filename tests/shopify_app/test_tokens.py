@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from connector.secrets import rotate_all
-from shopify_app import operations
+from connector.runtime.secrets import rotate_all
+from shopify_app import queries as operations
 from shopify_app.errors import ShopifyAuthError
 from shopify_app.settings import get_settings
-from shopify_app.store import TokenSet, get_shops
+from shopify_app.shops import TokenSet, get_shops
 from shopify_app.tasks import admin_client
 from shopify_app.tokens import ShopTokens
 from tests.shopify_app.conftest import install

@@ -10,7 +10,7 @@ import pytest
 from rq import Queue
 
 from connector.ledger import JobRecord, get_ledger
-from shopify_app.store import get_shops
+from shopify_app.shops import get_shops
 from shopify_app.webhooks import parse_triggered_at
 from tests.shopify_app.conftest import install, run_worker
 from tests.shopify_app.helpers import (

@@ -81,7 +81,7 @@ def _run_scheduler(redis_url: str) -> int:
     """Hold the scheduler locks and move due jobs onto their queues until killed."""
     from rq.scheduler import RQScheduler, run
 
-    from connector.queues import ALL_QUEUES
+    from connector.runtime.queues import ALL_QUEUES
 
     scheduler = RQScheduler(list(ALL_QUEUES), connection=redis.Redis.from_url(redis_url))
     if set(scheduler.acquire_locks()) != set(ALL_QUEUES):

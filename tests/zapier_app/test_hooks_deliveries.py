@@ -7,11 +7,11 @@ import time
 import pytest
 
 from connector.auth import account_id_for
-from connector.delivery import deliver, delivery_state
+from connector.delivery.dispatch import deliver, delivery_state
+from connector.delivery.subscriptions import Subscriber
+from connector.jobs.completion import dispatch
 from connector.ledger import get_ledger
-from connector.queues import DELIVER, get_queue
-from connector.subscribers import Subscriber
-from connector.tracking import dispatch
+from connector.runtime.queues import DELIVER, get_queue
 from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
 from tests.zapier_app.helpers import KEY_A, KEY_B, add_job, auth

@@ -1,0 +1,1 @@
+"""Deliver finished jobs: subscriptions and hooks, dispatch with retries, outbound HTTP."""

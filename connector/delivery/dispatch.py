@@ -1,0 +1,209 @@
+"""Deliver a finished job to one subscriber or hook, with retries, backoff and an SSRF guard."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app
+
+from connector.delivery import outbound
+from connector.ledger import JobRecord, Ledger, get_ledger
+from connector.runtime import metrics
+from connector.runtime.logs import bound_request_id
+from connector.runtime.queues import DELIVER, get_queue
+
+log = logging.getLogger(__name__)
+
+DELIVERED, RETRY, GONE, FAILED = "delivered", "retry", "gone", "failed"
+SKIPPED = "skipped"  # a metrics outcome: already delivered, or nothing left to deliver
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt achieved."""
+
+    result: str
+    detail: str = ""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery goes: a job subscriber or an account hook."""
+
+    ref: str
+    kind: str
+    url: str | None
+    data: dict[str, Any]
+    secret: str | None = None
+    event: str | None = None
+    hook_id: str | None = None
+
+
+Handler = Callable[[JobRecord, Target], Outcome]
+
+
+def register_delivery_kind(app: Flask, kind: str, handler: Handler) -> None:
+    """Let a platform package handle a kind of delivery."""
+    app.extensions.setdefault("delivery_kinds", {})[kind] = handler
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+    base: float = 2.0,
+    cap: float = 600.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Return the wait before retry `attempt` (1-based): server's word, else jittered doubling."""
+    if retry_after is not None and retry_after > 0:
+        return min(float(retry_after), cap)
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Outcome:
+    """Classify an HTTP answer from a delivery target."""
+    if 200 <= status < 300:
+        return Outcome(DELIVERED, str(status))
+    if status == 410:
+        return Outcome(GONE, "410 Gone")
+    if status == 429 or status == 408 or status >= 500:
+        retry_after = None
+        raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+        if raw and raw.strip().isdigit():
+            retry_after = float(raw.strip())
+        return Outcome(RETRY, f"HTTP {status}", retry_after)
+    if 300 <= status < 400:
+        return Outcome(FAILED, f"HTTP {status}: redirects are not followed")
+    return Outcome(FAILED, f"HTTP {status}")
+
+
+def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> Outcome:
+    """POST JSON to a target through the SSRF guard and classify the result."""
+    config = current_app.config
+    try:
+        response = outbound.post_json(
+            url,
+            body,
+            headers=headers,
+            timeout=float(config["CONNECTOR_DELIVERY_TIMEOUT_SECONDS"]),
+            allow_private=bool(config["CONNECTOR_ALLOW_PRIVATE_TARGETS"]),
+        )
+    except outbound.TargetRefused as exc:
+        return Outcome(FAILED, f"target refused: {exc}")
+    except outbound.OutboundError as exc:
+        return Outcome(RETRY if exc.retryable else FAILED, type(exc).__name__)
+    return outcome_for_status(response.status, response.headers)
+
+
+def _load_target(account_id: str, job_id: str, ref: str) -> Target | None:
+    subs = current_app.extensions["subscriptions"]
+    kind, _, rest = ref.partition(":")
+    if kind == "sub":
+        sub = subs.get(account_id, job_id, rest)
+        if sub is None:
+            return None
+        return Target(ref, sub.kind, sub.target, sub.data, sub.secret)
+    if kind == "hook":
+        hook_id, _, event = rest.partition(":")
+        hook = subs.get_hook(account_id, hook_id)
+        if hook is None:
+            return None
+        return Target(ref, hook.kind, hook.target_url, {}, None, event, hook.id)
+    return None
+
+
+def _state_key(account_id: str, job_id: str, ref: str) -> str:
+    return get_ledger().account_key(account_id, "job", job_id, "dlv", ref)
+
+
+def delivery_state(account_id: str, job_id: str, ref: str) -> dict[str, str]:
+    """Return the recorded state of one delivery."""
+    raw = get_ledger().redis.hgetall(_state_key(account_id, job_id, ref))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def deliver(account_id: str, job_id: str, ref: str, attempt: int = 1) -> str:
+    """RQ task: make one delivery attempt and schedule the next one if it may help."""
+    ledger = get_ledger()
+    redis = ledger.redis
+    state_key = _state_key(account_id, job_id, ref)
+    if redis.hget(state_key, "state") in (DELIVERED.encode(), GONE.encode()):
+        metrics.record_delivery("unknown", SKIPPED)
+        return "already-done"
+    record = ledger.get(account_id, job_id)
+    target = _load_target(account_id, job_id, ref)
+    if record is None or target is None:
+        metrics.record_delivery(target.kind if target else "unknown", SKIPPED)
+        return "nothing-to-deliver"
+    # Log as the HTTP request that created the job, so one id follows it to its delivery.
+    with bound_request_id(record.request_id):
+        final = _attempt(ledger, record, target, ref, attempt)
+    metrics.record_delivery(target.kind, "retrying" if final == RETRY else final)
+    return final
+
+
+def _attempt(ledger: Ledger, record: JobRecord, target: Target, ref: str, attempt: int) -> str:
+    """Make one delivery attempt, record its state and schedule a retry if it may help."""
+    account_id, job_id = record.account_id, record.job_id
+    redis = ledger.redis
+    state_key = _state_key(account_id, job_id, ref)
+    handlers = current_app.extensions.get("delivery_kinds", {})
+    handler = handlers.get(target.kind)
+    if handler is None:
+        outcome = Outcome(FAILED, f"no handler for delivery kind {target.kind}")
+    else:
+        try:
+            outcome = handler(record, target)
+        except Exception as exc:  # a handler bug must not lose the delivery record
+            outcome = Outcome(RETRY, f"handler error {type(exc).__name__}")
+    max_attempts = int(current_app.config["CONNECTOR_DELIVERY_MAX_ATTEMPTS"])
+    final = outcome.result
+    if outcome.result == RETRY and attempt >= max_attempts:
+        final = FAILED
+    redis.hset(
+        state_key,
+        mapping={
+            "state": final if final != RETRY else "retrying",
+            "attempts": attempt,
+            "detail": outcome.detail[:300],
+            "updated_at": repr(time.time()),
+            **({"delivered_at": repr(time.time())} if final == DELIVERED else {}),
+        },
+    )
+    redis.expire(state_key, ledger.retention)
+    log.info(
+        "delivery %s of job %s: %s (%s)",
+        target.kind,
+        job_id,
+        final,
+        outcome.detail,
+        extra={"job_id": job_id, "status": final},
+    )
+    if final == GONE and target.hook_id:
+        current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
+    if final == RETRY:
+        delay = backoff_delay(attempt, retry_after=outcome.retry_after)
+        get_queue(current_app.extensions["store"], DELIVER).enqueue_in(
+            timedelta(seconds=delay),
+            deliver,
+            account_id,
+            job_id,
+            ref,
+            attempt + 1,
+            job_timeout=120,
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+        )
+    elif ref.startswith("sub:"):
+        # Delivered or given up: the subscriber's secret is no longer needed.
+        current_app.extensions["subscriptions"].drop_secret(account_id, job_id, ref[4:])
+    return final

@@ -1,0 +1,167 @@
+"""Who wants a job's result: per-job subscribers and per-account hooks, and the fan-out to them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.ledger import JobRecord, Ledger
+from connector.runtime.secrets import SecretBox, remember_encrypted_field
+
+HOOK_EVENTS = ("brand.extracted", "job.completed", "job.failed")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One party waiting for one job: a kind of delivery, an optional URL and plain data."""
+
+    kind: str
+    target: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    secret: str | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        """Return a stable id, so the same subscriber asking twice is delivered once."""
+        raw = json.dumps([self.kind, self.target, self.data], sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "target": self.target, "data": self.data})
+
+
+@dataclass(frozen=True)
+class Hook:
+    """An account-wide subscription to an event (Zapier REST hooks)."""
+
+    id: str
+    account_id: str
+    kind: str
+    target_url: str
+    event: str
+    created_at: float
+
+
+def events_for(record: JobRecord) -> list[str]:
+    """Return the hook events a terminal job raises."""
+    if record.status == "failed":
+        return ["job.failed"]
+    events = ["job.completed"]
+    if record.kind == "brand_extraction":
+        events.append("brand.extracted")
+    return events
+
+
+class Subscriptions:
+    """Store subscribers and hooks, and decide who gets a finished job."""
+
+    def __init__(self, ledger: Ledger, box: SecretBox) -> None:
+        self.ledger = ledger
+        self.redis = ledger.redis
+        self.box = box
+
+    def _subs_key(self, account_id: str, job_id: str) -> str:
+        return self.ledger.account_key(account_id, "job", job_id, "subs")
+
+    def _secret_key(self, account_id: str, job_id: str) -> str:
+        return self.ledger.account_key(account_id, "job", job_id, "subsec")
+
+    def _queued_key(self, account_id: str, job_id: str) -> str:
+        return self.ledger.account_key(account_id, "job", job_id, "queued")
+
+    def add(self, pipe, account_id: str, job_id: str, subscriber: Subscriber) -> None:
+        """Attach a subscriber to a job (its secret encrypted) inside a pipeline."""
+        key = self._subs_key(account_id, job_id)
+        pipe.hset(key, subscriber.id, subscriber.to_json())
+        pipe.expire(key, self.ledger.retention)
+        if subscriber.secret:
+            secret_key = self._secret_key(account_id, job_id)
+            pipe.hset(secret_key, subscriber.id, self.box.encrypt(subscriber.secret))
+            pipe.expire(secret_key, self.ledger.retention)
+            remember_encrypted_field(self.ledger.store, secret_key, subscriber.id, pipe)
+
+    def get(self, account_id: str, job_id: str, sub_id: str) -> Subscriber | None:
+        """Return a job's subscriber with its secret decrypted, or None."""
+        raw = self.redis.hget(self._subs_key(account_id, job_id), sub_id)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        token = self.redis.hget(self._secret_key(account_id, job_id), sub_id)
+        secret = self.box.decrypt(token) if token else None
+        return Subscriber(data["kind"], data.get("target"), data.get("data") or {}, secret)
+
+    def drop_secret(self, account_id: str, job_id: str, sub_id: str) -> None:
+        """Forget a subscriber's secret once it is no longer needed."""
+        self.redis.hdel(self._secret_key(account_id, job_id), sub_id)
+
+    def targets(self, record: JobRecord) -> list[str]:
+        """Return delivery refs for a terminal job: its subscribers and matching hooks."""
+        refs = [
+            f"sub:{s.decode()}"
+            for s in self.redis.hkeys(self._subs_key(record.account_id, record.job_id))
+        ]
+        events = events_for(record)
+        for hook in self.list_hooks(record.account_id):
+            if hook.event in events:
+                refs.append(f"hook:{hook.id}:{hook.event}")
+        return refs
+
+    def mark_queued(self, account_id: str, job_id: str, ref: str) -> bool:
+        """Return True exactly once per (job, ref): the caller that should enqueue it."""
+        key = self._queued_key(account_id, job_id)
+        first = bool(self.redis.hsetnx(key, ref, repr(time.time())))
+        if first:
+            self.redis.expire(key, self.ledger.retention)
+        return first
+
+    # Account hooks
+    def _hooks_key(self, account_id: str) -> str:
+        return self.ledger.account_key(account_id, "hooks")
+
+    def create_hook(self, account_id: str, kind: str, target_url: str, event: str) -> Hook:
+        """Store a new hook and return it."""
+        hook = Hook(
+            "hk_" + pysecrets.token_hex(10), account_id, kind, target_url, event, time.time()
+        )
+        value = json.dumps(
+            {"kind": kind, "target_url": target_url, "event": event, "created_at": hook.created_at}
+        )
+        self.redis.hset(self._hooks_key(account_id), hook.id, value)
+        return hook
+
+    def get_hook(self, account_id: str, hook_id: str) -> Hook | None:
+        """Return the account's hook, or None (also for another account's hook)."""
+        raw = self.redis.hget(self._hooks_key(account_id), hook_id)
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        return Hook(hook_id, account_id, d["kind"], d["target_url"], d["event"], d["created_at"])
+
+    def list_hooks(self, account_id: str) -> list[Hook]:
+        """Return the account's hooks."""
+        hooks = []
+        for hook_id, raw in self.redis.hgetall(self._hooks_key(account_id)).items():
+            d = json.loads(raw)
+            hooks.append(
+                Hook(
+                    hook_id.decode(),
+                    account_id,
+                    d["kind"],
+                    d["target_url"],
+                    d["event"],
+                    d["created_at"],
+                )
+            )
+        return hooks
+
+    def delete_hook(self, account_id: str, hook_id: str) -> bool:
+        """Remove a hook; return whether it existed."""
+        return bool(self.redis.hdel(self._hooks_key(account_id), hook_id))
+
+    def init_app(self, app) -> None:
+        """Register on the app."""
+        app.extensions["subscriptions"] = self

@@ -1,0 +1,1 @@
+"""The job lifecycle: submit once, wait, track to the end, and act on the end."""

@@ -1,0 +1,168 @@
+"""Submit a Pi job exactly once, record it in the ledger, and start tracking it."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, has_request_context
+
+from connector.auth import Account
+from connector.delivery.subscriptions import Subscriber
+from connector.jobs.pi_clients import pi_client
+from connector.ledger import KINDS, JobRecord, get_ledger
+from connector.pi import PiTimeout, validation
+from connector.runtime.secrets import remember_encrypted_field
+
+BRAND_KEYS = ("url", "logo_base64", "images_base64", "location")
+GENERATION_KEYS = (
+    "prompt",
+    "reference_images",
+    "brand_id",
+    "brand_identity_json",
+    "aspect_ratio",
+    "resolution",
+    "thinking_intensity",
+    "client_reference_id",
+    "metadata",
+)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The job a request maps to, and whether this request created it."""
+
+    record: JobRecord
+    created: bool
+
+
+def normalize(kind: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Validate a payload against Pi's limits; return the Pi body and the dedupe basis."""
+    if kind not in KINDS:
+        raise validation.PiInputError("kind", f"must be one of {', '.join(KINDS)}")
+    if kind == "brand_extraction":
+        args = {k: payload.get(k) for k in BRAND_KEYS if payload.get(k) is not None}
+        body = validation.validate_brand_input(**args)
+        # Pi upserts brands per domain, so one domain is one job within the window.
+        basis = validation.brand_domain(body["url"]) if body.get("url") else None
+    else:
+        args = {k: payload.get(k) for k in GENERATION_KEYS if payload.get(k) is not None}
+        body = validation.validate_generation_input(**args)
+        basis = None
+    if basis is None:
+        basis = hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest()
+    return body, basis
+
+
+def _stored_input(body: dict[str, Any]) -> dict[str, Any]:
+    """Return the body to keep in the ledger, with image data replaced by digests."""
+    kept = dict(body)
+    for name in ("logoBase64", "imagesBase64", "reference_images"):
+        value = kept.get(name)
+        if isinstance(value, str) and len(value) > 512:
+            kept[name] = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+        elif isinstance(value, list):
+            kept[name] = [
+                v if len(v) <= 512 else "sha256:" + hashlib.sha256(v.encode()).hexdigest()
+                for v in value
+            ]
+    return kept
+
+
+def _create_on_pi(
+    account: Account,
+    kind: str,
+    payload: dict[str, Any],
+    pi_key: str,
+    timeout: float | None = None,
+) -> str:
+    """Send the one create call to Pi and return its job id."""
+    # A burst of creates is CPU-bound on our side; bounding how many run at once keeps the
+    # event loop free for quick requests (healthz, reads) and spares Pi a thundering herd.
+    gate = current_app.extensions["pi_create_gate"]
+    wait = timeout if timeout is not None else float(current_app.config["PI_TIMEOUT"])
+    if not gate.acquire(timeout=wait):
+        raise PiTimeout("too many Pi creates in flight to submit this one in time")
+    client = pi_client(account.api_key, timeout=timeout)
+    try:
+        if kind == "brand_extraction":
+            return client.extract_brand(
+                **{k: payload[k] for k in BRAND_KEYS if payload.get(k) is not None}
+            )
+        args = {k: payload[k] for k in GENERATION_KEYS if payload.get(k) is not None}
+        # A per-claim key lets the client retry the POST safely without replaying a failed job.
+        create = client.generate_image if kind == "image_generation" else client.render_campaign
+        return create(**args, idempotency_key=pi_key)
+    finally:
+        client.close()
+        gate.release()
+
+
+def submit_job(
+    account: Account,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    origin: str,
+    origin_ref: str | None = None,
+    idempotency_key: str | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    create_timeout: float | None = None,
+) -> Submission:
+    """Map the request to exactly one Pi job, submitting it only when no job exists yet."""
+    from connector.jobs.completion import dispatch_if_finished
+
+    body, basis = normalize(kind, payload)
+    ext = current_app.extensions
+    ledger, idem, subs = get_ledger(), ext["idempotency"], ext["subscriptions"]
+    claim = idem.claim(account.account_id, kind, body, explicit=idempotency_key, basis=basis)
+
+    if claim.outcome == "existing":
+        record = ledger.get(account.account_id, claim.job_id)
+        if record is not None:
+            if subscribers:
+                pipe = ledger.redis.pipeline()
+                for subscriber in subscribers:
+                    subs.add(pipe, account.account_id, record.job_id, subscriber)
+                pipe.execute()
+                # Re-read: the tracker may have finished (and fanned out) before the add.
+                dispatch_if_finished(ledger.get(account.account_id, record.job_id) or record)
+            return Submission(record, created=False)
+
+    try:
+        job_id = _create_on_pi(account, kind, payload, claim.token, create_timeout)
+    except BaseException:
+        idem.release(claim)
+        raise
+
+    now = time.time()
+    record = JobRecord(
+        job_id=job_id,
+        account_id=account.account_id,
+        kind=kind,
+        input=_stored_input(body),
+        origin=origin,
+        origin_ref=origin_ref,
+        status="queued",
+        request_id=g.get("request_id") if has_request_context() else None,
+        created_at=now,
+        updated_at=now,
+    )
+    secrets_box = ext["secrets"]
+    pipe = ledger.redis.pipeline(transaction=True)
+    ledger.create(
+        record,
+        pipe,
+        extra={"api_key": secrets_box.encrypt(account.api_key), "idem": claim.redis_key},
+    )
+    remember_encrypted_field(
+        ledger.store, ledger.job_key(account.account_id, job_id), "api_key", pipe
+    )
+    idem.bind(pipe, claim, job_id)
+    for subscriber in subscribers:
+        subs.add(pipe, account.account_id, job_id, subscriber)
+    pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
+    return Submission(record, created=True)

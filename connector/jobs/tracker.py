@@ -1,0 +1,219 @@
+"""The tracker: one worker process follows hundreds of in-flight Pi jobs at once.
+
+Every submitted job sits in the ledger's in-flight set until it ends. A tracker claims jobs
+from that set with a lease (a score in one sorted set: the time the claim lapses), follows
+each on its own thread, renews its leases while it lives and hands them back when it stops.
+A tracker that dies simply stops renewing: its jobs are re-adopted when the leases lapse.
+
+Threads, not processes or gevent: following a job is waiting on a socket (the GIL is free
+meanwhile), a thread costs ~100 kB here, and RQ, redis-py and requests need no patching.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+
+import redis
+from flask import Flask, current_app
+
+from connector.jobs.waiting import LEASE_MARGIN, wait_in_worker
+from connector.ledger import Ledger
+from connector.runtime.logs import bound_request_id
+
+log = logging.getLogger(__name__)
+
+# Claim up to ARGV[3] in-flight jobs whose lease is missing or lapsed (oldest first), and note
+# the claimant (ARGV[4]) so an operator can tell which process follows a job.
+_CLAIM_LUA = """
+local now, expiry, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local claimed = {}
+if limit <= 0 then return claimed end
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local lapse = redis.call('ZSCORE', KEYS[2], member)
+  if not lapse or tonumber(lapse) <= now then
+    redis.call('ZADD', KEYS[2], expiry, member)
+    redis.call('HSET', KEYS[3], member, ARGV[4])
+    claimed[#claimed + 1] = member
+    if #claimed >= limit then break end
+  end
+end
+return claimed
+"""
+
+
+def readoption_bound(lease_seconds: float, scan_seconds: float, poll_seconds: float) -> float:
+    """Return the longest a dead tracker's job waits before a live tracker long-polls it again."""
+    # The tracker lease lapses, the next scan claims the job, then the dead process's poll
+    # lease on Pi (one window plus margin, taken just before it died) has to lapse too.
+    return lease_seconds + scan_seconds + poll_seconds + LEASE_MARGIN
+
+
+def renew_interval(lease_seconds: float) -> float:
+    """Return how often leases are renewed: three chances before one lapses."""
+    return max(0.2, lease_seconds / 3)
+
+
+class Tracker:
+    """Claim in-flight jobs from Redis and follow each on a thread until it ends."""
+
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        capacity: int,
+        lease_seconds: float,
+        scan_seconds: float = 0.25,
+        follow=None,
+    ) -> None:
+        self.app = app
+        self.ledger: Ledger = app.extensions["ledger"]
+        self.redis = self.ledger.redis
+        self.capacity = capacity
+        self.lease_seconds = lease_seconds
+        self.scan_seconds = scan_seconds
+        self.leases_key = self.ledger.tracker_key("leases")
+        self.owners_key = self.ledger.tracker_key("owners")
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self._claim = self.redis.register_script(_CLAIM_LUA)
+        self._follow_job = follow or _follow_in_worker
+        self._owned: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._closing = False
+        self._loops: list[threading.Thread] = []
+
+    @classmethod
+    def from_config(cls, app: Flask) -> Tracker:
+        """Build a tracker from the app's settings."""
+        return cls(
+            app,
+            capacity=int(app.config["CONNECTOR_TRACKER_CAPACITY"]),
+            lease_seconds=float(app.config["CONNECTOR_TRACKER_LEASE_SECONDS"]),
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Tracker:
+        """Start claiming and renewing in the background."""
+        for target, name in ((self._claim_loop, "claim"), (self._renew_loop, "renew")):
+            thread = threading.Thread(target=target, name=f"pic-tracker-{name}", daemon=True)
+            thread.start()
+            self._loops.append(thread)
+        return self
+
+    def stop(self) -> int:
+        """Stop following and hand every held lease back at once; return how many."""
+        with self._lock:
+            # Before the followers see the stop (and leave): every held job is in this list.
+            self._closing = True
+            members = list(self._owned)
+        self._stop.set()
+        for thread in self._loops:
+            thread.join(timeout=2)
+        if members:
+            # Score 0: lapsed, so another tracker (or this one restarted) adopts them now;
+            # if Redis is away they lapse on their own.
+            with contextlib.suppress(redis.RedisError):
+                self.redis.zadd(self.leases_key, dict.fromkeys(members, 0), xx=True)
+        # The followers' long-polls on Pi end with the process: let the next one poll at once.
+        self.app.extensions["flights"].release_all()
+        return len(members)
+
+    @property
+    def following(self) -> int:
+        """Return how many jobs this tracker follows now."""
+        with self._lock:
+            return len(self._owned)
+
+    # -- loops --------------------------------------------------------------------------------
+
+    def claim_once(self) -> list[str]:
+        """Claim lapsed or unleased in-flight jobs up to capacity and start following them."""
+        # Held throughout, so a stop never misses a job claimed a moment before it.
+        with self._lock:
+            free = self.capacity - len(self._owned)
+            if free <= 0 or self._closing:
+                return []
+            now = time.time()
+            raw = self._claim(
+                keys=[self.ledger.inflight_key(), self.leases_key, self.owners_key],
+                args=[now, now + self.lease_seconds, free, self.identity],
+            )
+            members = [m.decode() if isinstance(m, bytes) else m for m in raw]
+            for member in members:
+                thread = threading.Thread(
+                    target=self._run, args=(member,), name=f"pic-follow-{member[-12:]}", daemon=True
+                )
+                self._owned[member] = thread
+                thread.start()
+        return members
+
+    def follow_all(self) -> int:
+        """Claim every claimable job now and follow each to its end (burst runs, tests)."""
+        members = self.claim_once()
+        with self._lock:
+            threads = [self._owned[m] for m in members if m in self._owned]
+        for thread in threads:
+            thread.join()
+        return len(members)
+
+    def renew_once(self) -> None:
+        """Push the lapse time of every held lease forward."""
+        with self._lock:
+            members = list(self._owned)
+        if members:
+            lapse = time.time() + self.lease_seconds
+            self.redis.zadd(self.leases_key, dict.fromkeys(members, lapse), xx=True)
+
+    def _claim_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.claim_once()
+            except redis.RedisError as exc:
+                log.warning("tracker cannot claim jobs: %s", type(exc).__name__)
+            self._stop.wait(self.scan_seconds)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(renew_interval(self.lease_seconds)):
+            try:
+                self.renew_once()
+            except redis.RedisError as exc:
+                log.warning("tracker cannot renew leases: %s", type(exc).__name__)
+
+    def _run(self, member: str) -> None:
+        """Follow one job; drop its lease when it ended (or vanished), keep it when stopping."""
+        account_id, _, job_id = member.partition("|")
+        done = False
+        try:
+            with self.app.app_context():
+                done = self._follow_job(account_id, job_id, self._stop.is_set)
+        except Exception as exc:  # a bug on one job must not stop the others
+            log.error("following job %s failed: %s", job_id, type(exc).__name__)
+        finally:
+            with self._lock:
+                self._owned.pop(member, None)
+            if done:
+                # On failure the claim script still skips it: it is no longer in flight.
+                with contextlib.suppress(redis.RedisError):
+                    pipe = self.redis.pipeline()
+                    pipe.zrem(self.leases_key, member)
+                    pipe.hdel(self.owners_key, member)
+                    pipe.execute()
+
+
+def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
+    """Follow one job to its end inside an app context; True when it needs no more following."""
+    ledger: Ledger = current_app.extensions["ledger"]
+    record = ledger.get(account_id, job_id)
+    if record is None:
+        # Erased (e.g. a shop's redact) or expired: nothing left to follow.
+        ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
+        return True
+    with bound_request_id(record.request_id):  # log lines follow the submitting request
+        record = wait_in_worker(account_id, job_id, should_stop=should_stop)
+    return record.is_terminal

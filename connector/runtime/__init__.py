@@ -1,0 +1,1 @@
+"""Process plumbing every layer uses: Redis store, secrets, queues, logs, metrics, backoff."""

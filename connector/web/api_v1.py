@@ -1,0 +1,117 @@
+"""The generic API (/v1) for callers that are neither Zapier, ManyChat nor Shopify."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Blueprint, Flask, current_app, jsonify, url_for
+from marshmallow import Schema, fields, validate
+
+from connector.auth import current_account
+from connector.delivery import outbound
+from connector.delivery import signing as webhook_signing
+from connector.delivery.dispatch import Outcome, Target, post_outcome, register_delivery_kind
+from connector.delivery.subscriptions import Subscriber
+from connector.errors import BadRequest, NotFound
+from connector.jobs.submission import submit_job
+from connector.jobs.waiting import wait_short
+from connector.ledger import KINDS, JobRecord, get_ledger
+from connector.web.bodies import json_object, load, wait_seconds
+
+bp = Blueprint("api_v1", __name__, url_prefix="/v1")
+
+MAX_WAIT_SECONDS = 25.0
+
+
+class JobCreateSchema(Schema):
+    """Body of POST /v1/jobs."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    input = fields.Dict(required=True, keys=fields.String())
+    callback_url = fields.Url(schemes={"http", "https"}, require_tld=False, load_default=None)
+
+
+def check_callback_url(url: str) -> None:
+    """Refuse a callback target that is not a public http(s) address (outside the dev allowance)."""
+    try:
+        outbound.screen_target_url(
+            url, allow_private=bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
+        )
+    except outbound.TargetRefused as exc:
+        raise BadRequest(
+            f"callback_url refused: {exc}",
+            code="invalid_callback_url",
+            details={"callback_url": [str(exc)]},
+        ) from None
+
+
+@bp.post("/jobs")
+def create_job():
+    """Submit a job (idempotently) and answer 202 with its ledger view."""
+    account = current_account()
+    body = load(JobCreateSchema(), json_object())
+    subscribers = []
+    if body["callback_url"]:
+        if not current_app.config.get("CONNECTOR_WEBHOOK_SECRET"):
+            raise BadRequest(
+                "callback_url is unavailable: the server has no CONNECTOR_WEBHOOK_SECRET",
+                code="callback_unavailable",
+            )
+        check_callback_url(body["callback_url"])
+        subscribers.append(Subscriber("webhook", body["callback_url"]))
+    from flask import request
+
+    submission = submit_job(
+        account,
+        body["kind"],
+        body["input"],
+        origin="api",
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        subscribers=subscribers,
+    )
+    response = jsonify(submission.record.view())
+    response.status_code = 202 if submission.created else 200
+    response.headers["Location"] = url_for("api_v1.get_job", job_id=submission.record.job_id)
+    return response
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    """Return the ledger view of a job, waiting up to ?wait=N seconds for it to end."""
+    started = time.monotonic()
+    account = current_account()
+    wait = wait_seconds("wait", default=0.0, maximum=MAX_WAIT_SECONDS)
+    record = _record_or_404(account.account_id, job_id)
+    if wait > 0:
+        record = wait_short(account.api_key, record, deadline=started + wait)
+    return jsonify(record.view())
+
+
+def _record_or_404(account_id: str, job_id: str) -> JobRecord:
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise NotFound("no such job", code="job_not_found") from None
+    record = get_ledger().get(account_id, job_id)
+    if record is None:
+        raise NotFound("no such job", code="job_not_found")
+    return record
+
+
+def deliver_webhook(record: JobRecord, target: Target) -> Outcome:
+    """POST the job's view to a callback URL, signed the Standard Webhooks way."""
+    secret = current_app.config["CONNECTOR_WEBHOOK_SECRET"]
+    event = "job.failed" if record.status == "failed" else "job.completed"
+    body = current_app.json.dumps({"type": event, "data": record.view()}).encode()
+    # A stable id lets receivers drop a redelivery.
+    msg_id = f"msg_{record.job_id}_{target.ref.partition(':')[2]}"
+    headers = webhook_signing.signed_headers(secret, msg_id, body)
+    headers["Content-Type"] = "application/json"
+    return post_outcome(target.url, body, headers)
+
+
+def init_app(app: Flask) -> None:
+    """Mount the generic API and its delivery kind."""
+    app.register_blueprint(bp)
+    register_delivery_kind(app, "webhook", deliver_webhook)

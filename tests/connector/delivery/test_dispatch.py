@@ -1,0 +1,47 @@
+"""Delivery decisions: backoff and how a target's answer is classified."""
+
+import pytest
+
+from connector.delivery.dispatch import (
+    DELIVERED,
+    FAILED,
+    GONE,
+    RETRY,
+    backoff_delay,
+    outcome_for_status,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "result"),
+    [
+        (200, DELIVERED),
+        (204, DELIVERED),
+        (410, GONE),
+        (429, RETRY),
+        (500, RETRY),
+        (503, RETRY),
+        (408, RETRY),
+        (302, FAILED),
+        (400, FAILED),
+        (404, FAILED),
+    ],
+)
+def test_status_is_classified(status, result):
+    assert outcome_for_status(status).result == result
+
+
+def test_retry_after_is_read_from_a_429():
+    assert outcome_for_status(429, {"Retry-After": "7"}).retry_after == 7.0
+
+
+def test_backoff_doubles_with_jitter_and_is_capped():
+    low = [backoff_delay(n, rand=lambda: 0.0) for n in range(1, 5)]
+    high = [backoff_delay(n, rand=lambda: 1.0) for n in range(1, 5)]
+    assert low == [1.0, 2.0, 4.0, 8.0]
+    assert high == [2.0, 4.0, 8.0, 16.0]
+    assert backoff_delay(30, rand=lambda: 1.0) == 600.0
+
+
+def test_server_retry_after_wins_over_backoff():
+    assert backoff_delay(1, retry_after=42) == 42.0

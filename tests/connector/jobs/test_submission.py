@@ -1,0 +1,132 @@
+"""Exactly-once submission against a real simulator and a private Redis."""
+
+import threading
+import uuid
+
+import pytest
+
+from connector import create_app
+from connector.auth import Account, account_id_for
+from connector.errors import IdempotencyMismatch
+from connector.jobs.submission import submit_job
+from connector.ledger import get_ledger
+from connector.pi import PiInputError, PiTimeout
+
+KEY = "pi_test_submission_key"
+ACCOUNT = Account(account_id_for(KEY), KEY)
+
+
+@pytest.fixture
+def sim_app(app_config, pisim):
+    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+
+
+def submit(app, url="https://acme.example", **kw):
+    with app.app_context():
+        return submit_job(ACCOUNT, "brand_extraction", {"url": url}, origin="api", **kw)
+
+
+def test_same_domain_twice_is_one_pi_job(sim_app, pisim):
+    first = submit(sim_app, "https://Acme.example/about")
+    second = submit(sim_app, "https://www.acme.example/")
+    assert first.created and not second.created
+    assert first.record.job_id == second.record.job_id
+    assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+def test_fifty_concurrent_identical_submissions_create_one_pi_job(sim_app, pisim):
+    results, errors = [], []
+    barrier = threading.Barrier(50)
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(submit(sim_app).record.job_id)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1
+    assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+def test_same_idempotency_key_with_different_body_is_refused(sim_app):
+    key = str(uuid.uuid4())
+    submit(sim_app, "https://acme.example", idempotency_key=key)
+    with pytest.raises(IdempotencyMismatch, match="different request body"):
+        submit(sim_app, "https://other.example", idempotency_key=key)
+
+
+def test_failed_job_is_not_reused_by_the_derived_key(sim_app, pisim):
+    first = submit(sim_app, "https://fail.example")
+    with sim_app.app_context():
+        from connector.jobs.waiting import wait_in_worker
+
+        assert wait_in_worker(ACCOUNT.account_id, first.record.job_id).status == "failed"
+    second = submit(sim_app, "https://fail.example")
+    assert second.created and second.record.job_id != first.record.job_id
+    assert pisim.count("POST /api/v1/brands/extract") == 2
+
+
+def test_invalid_input_sends_nothing_and_records_nothing(sim_app, pisim):
+    with pytest.raises(PiInputError):
+        submit(sim_app, "ftp://acme.example")
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    with sim_app.app_context():
+        assert get_ledger().list_jobs(ACCOUNT.account_id) == []
+
+
+def test_pi_failure_during_submission_records_nothing_and_frees_the_key(sim_app, pisim):
+    from connector.pi import PiError
+
+    pisim.configure(fail_next=[{"status": 500, "route": "POST /api/v1/brands/extract", "count": 1}])
+    with pytest.raises(PiError):
+        submit(sim_app)
+    with sim_app.app_context():
+        assert get_ledger().list_jobs(ACCOUNT.account_id) == []
+    assert submit(sim_app).created
+
+
+def test_api_key_is_stored_only_encrypted(sim_app, redis_client):
+    submit(sim_app)
+    dump = b"".join(
+        str(
+            redis_client.hgetall(k) if redis_client.type(k) == b"hash" else redis_client.dump(k)
+        ).encode()
+        for k in redis_client.scan_iter()
+    )
+    assert KEY.encode() not in dump
+
+
+def test_worker_waiter_records_the_brand(sim_app, pisim):
+    submission = submit(sim_app, "https://secs2.example")
+    with sim_app.app_context():
+        from connector.jobs.waiting import wait_in_worker
+
+        record = wait_in_worker(ACCOUNT.account_id, submission.record.job_id)
+    assert record.status == "completed"
+    assert record.brand_id
+    fields = record.brand_fields()
+    assert fields["brand_name"] and fields["primary_hex"]
+
+
+def test_creates_beyond_the_gate_wait_and_a_full_gate_times_out_cleanly(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
+                      "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
+    gate = app.extensions["pi_create_gate"]
+    gate.acquire()  # another create holds the only slot
+    try:
+        with app.app_context(), pytest.raises(PiTimeout):
+            submit_job(ACCOUNT, "brand_extraction", {"url": "https://gated.example"},
+                       origin="api", create_timeout=0.2)  # fmt: skip
+    finally:
+        gate.release()
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    # Nothing was half-written: the same request goes through once a slot is free.
+    assert submit(app, "https://gated.example").created
+    assert pisim.count("POST /api/v1/brands/extract") == 1

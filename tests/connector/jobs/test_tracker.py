@@ -1,0 +1,173 @@
+"""The tracker: claims in-flight jobs with leases, follows many at once, hands leases back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from connector import create_app
+from connector.auth import Account, account_id_for
+from connector.jobs.submission import submit_job
+from connector.jobs.tracker import Tracker, readoption_bound, renew_interval
+from connector.ledger import JobRecord, get_ledger
+
+KEY = "pi_test_tracker_account"
+
+
+@pytest.fixture
+def sim_app(app_config, pisim):
+    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+
+
+class Follower:
+    """Stand in for following a job: hold it until released, then end it as the ledger would."""
+
+    def __init__(self, app=None) -> None:
+        self.app = app
+        self.release = threading.Event()
+        self.followed: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, account_id: str, job_id: str, should_stop) -> bool:
+        with self._lock:
+            self.followed.append(job_id)
+        while not self.release.wait(0.02):
+            if should_stop():
+                return False
+        if self.app is not None:
+            ledger = self.app.extensions["ledger"]
+            ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
+        return True
+
+
+def _in_flight(app, count: int) -> list[str]:
+    with app.app_context():
+        ledger = get_ledger()
+        for n in range(count):
+            ledger.create(JobRecord(job_id=f"job-{n}", account_id="acct",
+                                    kind="brand_extraction", input={}, origin="api"))  # fmt: skip
+    return [f"job-{n}" for n in range(count)]
+
+
+def _finish(*pairs) -> None:
+    """Release every follower and wait for its tracker to let go (no thread outlives a test)."""
+    for follower, _ in pairs:
+        follower.release.set()
+    for _, tracker in pairs:
+        _wait_for(lambda tracker=tracker: tracker.following == 0)
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)
+
+
+def test_a_tracker_claims_in_flight_jobs_up_to_its_capacity(app):
+    _in_flight(app, 5)
+    follower = Follower(app)
+    tracker = Tracker(app, capacity=3, lease_seconds=30, follow=follower)
+    try:
+        assert len(tracker.claim_once()) == 3
+        assert tracker.claim_once() == []  # full
+        _wait_for(lambda: len(follower.followed) == 3)
+        assert tracker.following == 3
+    finally:
+        follower.release.set()
+    _wait_for(lambda: tracker.following == 0)
+    assert len(tracker.claim_once()) == 2  # the rest, now that there is room
+    _wait_for(lambda: tracker.following == 0)
+
+
+def test_a_leased_job_is_not_claimed_twice_until_the_lease_lapses(app):
+    _in_flight(app, 4)
+    first, second = Follower(), Follower()
+    holder = Tracker(app, capacity=10, lease_seconds=0.5, follow=first)
+    other = Tracker(app, capacity=10, lease_seconds=30, follow=second)
+    try:
+        assert len(holder.claim_once()) == 4
+        assert other.claim_once() == []
+        time.sleep(0.6)  # the holder died (no renewal): its leases lapse
+        assert sorted(other.claim_once()) == sorted(f"acct|job-{n}" for n in range(4))
+    finally:
+        _finish((first, holder), (second, other))
+
+
+def test_renewed_leases_keep_other_trackers_away(app):
+    _in_flight(app, 2)
+    follower = Follower()
+    holder = Tracker(app, capacity=10, lease_seconds=2, follow=follower)
+    idle = Follower()
+    other = Tracker(app, capacity=10, lease_seconds=30, follow=idle)
+    try:
+        assert len(holder.claim_once()) == 2
+        started = time.monotonic()
+        while time.monotonic() - started < 3:  # past the first lease's end
+            holder.renew_once()
+            assert other.claim_once() == []
+            time.sleep(0.5)
+    finally:
+        _finish((follower, holder), (idle, other))
+
+
+def test_stopping_hands_every_lease_back_for_immediate_adoption(app):
+    _in_flight(app, 3)
+    follower = Follower()
+    leaving = Tracker(app, capacity=10, lease_seconds=30, follow=follower).start()
+    _wait_for(lambda: leaving.following == 3)
+    assert leaving.stop() == 3
+    next_follower = Follower()
+    successor = Tracker(app, capacity=10, lease_seconds=30, follow=next_follower)
+    assert len(successor.claim_once()) == 3
+    _finish((follower, leaving), (next_follower, successor))
+
+
+def test_the_claimant_is_recorded_for_operators_and_cleared_when_the_job_ends(app):
+    _in_flight(app, 1)
+    follower = Follower(app)
+    tracker = Tracker(app, capacity=10, lease_seconds=30, follow=follower)
+    tracker.claim_once()
+    owners = tracker.redis.hgetall(tracker.owners_key)
+    assert owners == {b"acct|job-0": tracker.identity.encode()}
+    follower.release.set()
+    _wait_for(lambda: tracker.following == 0)
+    assert tracker.redis.hgetall(tracker.owners_key) == {}
+    assert tracker.redis.zcard(tracker.leases_key) == 0
+
+
+def test_a_job_erased_from_the_ledger_leaves_the_in_flight_set(app):
+    with app.app_context():
+        ledger = get_ledger()
+        ledger.redis.zadd(ledger.inflight_key(), {"acct|gone-job": time.time()})
+    assert Tracker(app, capacity=10, lease_seconds=30).follow_all() == 1
+    assert ledger.redis.zcard(ledger.inflight_key()) == 0
+
+
+def test_one_tracker_follows_every_job_to_its_end_on_the_simulator(sim_app, pisim):
+    account = Account(api_key=KEY, account_id=account_id_for(KEY))
+    with sim_app.app_context():
+        records = [
+            submit_job(account, "brand_extraction", {"url": f"https://secs2-t{n}.example"},
+                       origin="api").record
+            for n in range(12)
+        ]  # fmt: skip
+    tracker = Tracker(sim_app, capacity=100, lease_seconds=30)
+
+    assert tracker.follow_all() == 12
+
+    with sim_app.app_context():
+        ledger = get_ledger()
+        ended = [ledger.get(account.account_id, r.job_id) for r in records]
+        assert [r.status for r in ended] == ["completed"] * 12
+        assert all(r.brand_id for r in ended)
+        assert ledger.redis.zcard(ledger.inflight_key()) == 0
+    assert tracker.redis.zcard(tracker.leases_key) == 0
+
+
+def test_timing_rules_leave_three_renewals_per_lease_and_bound_re_adoption():
+    assert renew_interval(30) == 10
+    assert renew_interval(0.3) == 0.2  # never a busy loop
+    assert readoption_bound(30, 0.25, 20) == 30 + 0.25 + 20 + 5

@@ -1,0 +1,141 @@
+"""GET /openapi.json: a valid OpenAPI 3 document that covers every endpoint the app serves."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schemathesis
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
+
+from connector.ledger import BRAND_FIELDS
+from connector.web import answers
+from connector.web.openapi import build_spec
+
+# Static files are not API operations (Flask's own and the Shopify admin page's assets).
+NOT_API = {"static", "shopify.static"}
+IMPLICIT = {"HEAD", "OPTIONS"}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture
+def spec(client) -> dict:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+def _sample_path(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "sample-id", template)
+
+
+def _documented(app, spec: dict) -> dict[str, set[str]]:
+    """Return endpoint → methods the spec documents, by routing each documented path."""
+    adapter = app.url_map.bind("localhost")
+    found: dict[str, set[str]] = {}
+    for path, item in spec["paths"].items():
+        for method in set(item) & METHODS:
+            try:
+                endpoint, _ = adapter.match(_sample_path(path), method=method.upper())
+            except (NotFound, MethodNotAllowed, RequestRedirect) as exc:
+                pytest.fail(f"{method.upper()} {path} is documented but not served ({exc!r})")
+            found.setdefault(endpoint, set()).add(method.upper())
+    return found
+
+
+def test_document_is_valid_openapi_3(app, spec):
+    assert spec["openapi"].startswith("3.")
+    # schemathesis checks the document against the OpenAPI 3.x meta-schema.
+    schemathesis.openapi.from_dict(spec).validate()
+
+
+def undocumented(app, spec: dict) -> list[str]:
+    """Return every served endpoint and method the spec does not document."""
+    documented = _documented(app, spec)
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in NOT_API:
+            continue
+        for method in sorted((rule.methods or set()) - IMPLICIT):
+            if method not in documented.get(rule.endpoint, set()):
+                missing.append(f"{method} {rule.rule} ({rule.endpoint})")
+    return missing
+
+
+def test_every_served_endpoint_and_method_is_documented(app, spec):
+    missing = undocumented(app, spec)
+    assert not missing, "served but not in /openapi.json: " + ", ".join(missing)
+
+
+def test_an_endpoint_without_a_spec_entry_is_reported(app_config):
+    from connector import create_app
+
+    app = create_app(app_config)
+    app.add_url_rule("/v1/jobs/<job_id>", "cancel", lambda job_id: "", methods=["PUT"])
+    app.add_url_rule("/v1/undocumented", "undocumented", lambda: "")
+    assert undocumented(app, build_spec()) == [
+        "PUT /v1/jobs/<job_id> (cancel)",
+        "GET /v1/undocumented (undocumented)",
+    ]
+
+
+def test_every_operation_documents_the_error_shape(spec):
+    # NotReady is the error shape plus a status field (GET /readyz).
+    error_refs = ({"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/NotReady"})
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+            assert errors, f"{method} {path} documents no error"
+            for status, response in errors.items():
+                schema = response["content"]["application/json"]["schema"]
+                assert schema in error_refs, f"{method} {path} {status}"
+    components = spec["components"]["schemas"]
+    assert components["NotReady"]["required"] == ["error", "status"]
+    error = components["ErrorDetail"]
+    assert set(error["required"]) == {"code", "message"}
+    assert "details" in error["properties"]
+
+
+def test_authenticated_operations_name_their_scheme(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["piApiKey"] == {**schemes["piApiKey"], "type": "http", "scheme": "bearer"}
+    expected = {
+        "/v1/jobs": "piApiKey",
+        "/manychat/v1/brands/extract": "piApiKey",
+        "/zapier/v1/triggers/jobs": "piApiKey",
+        "/shopify/api/brand": "shopifySessionToken",
+        "/shopify/webhooks": "shopifyWebhookHmac",
+        "/shopify/callback": "shopifyOAuthHmac",
+    }
+    for path, scheme in expected.items():
+        (operation,) = spec["paths"][path].values()
+        assert operation["security"] == [{scheme: []}], path
+        assert "401" in operation["responses"], path
+    assert spec["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_request_bodies_come_from_the_validating_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    create = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert create["schema"] == {"$ref": "#/components/schemas/JobCreate"}
+    assert set(schemas["JobCreate"]["required"]) == {"kind", "input"}
+    assert schemas["ManyChatExtractInput"]["required"] == ["url"]
+    hook = schemas["ZapierHookInput"]
+    assert set(hook["required"]) == {"target_url", "event"}
+    assert set(hook["properties"]["event"]["enum"]) == {
+        "brand.extracted",
+        "job.completed",
+        "job.failed",
+    }
+
+
+def test_brand_fields_match_the_ledger():
+    assert tuple(answers.BrandFields().fields) == BRAND_FIELDS
+
+
+def test_spec_is_built_from_one_table_without_an_app():
+    spec = build_spec("https://connector.example")
+    assert spec["servers"] == [{"url": "https://connector.example"}]
+    assert "/openapi.json" in spec["paths"]
