@@ -46,7 +46,7 @@ SECURITY_SCHEMES = {
 def _components() -> dict[str, Any]:
     """Return every marshmallow schema the spec names, by component name."""
     from connector.web.api_v1 import JobCreateSchema
-    from manychat_app.views import ExtractInput
+    from manychat_app.schemas import ExtractInput
     from zapier_app import schemas as zapier
 
     return {

@@ -20,13 +20,8 @@ from connector.delivery.subscriptions import Subscriber
 from connector.ledger import JobRecord, get_ledger
 from connector.runtime.queues import DELIVER, get_queue
 from connector.worker import run_until_idle
-from manychat_app.deliveries import (
-    PUSH_KIND,
-    deliver_push,
-    push_fields,
-    push_subscriber,
-    sanitize,
-)
+from manychat_app.client import sanitize
+from manychat_app.deliveries import PUSH_KIND, deliver_push, push_fields, push_subscriber
 from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
 
 MC = "http://127.0.0.1:9"  # never contacted: `responses` answers at the transport

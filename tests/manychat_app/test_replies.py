@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from connector import create_app
-from manychat_app.views import FLAT_KEYS, MAX_TEXT
+from manychat_app.replies import FLAT_KEYS, MAX_TEXT
 from tests.manychat_app.fakes import (
     EXTRACT,
     KEY_A,

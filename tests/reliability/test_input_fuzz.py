@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError
 from connector.errors import BadRequest
 from connector.jobs.submission import normalize
 from connector.pi.validation import PiInputError
-from manychat_app.views import ExtractInput
+from manychat_app.schemas import ExtractInput
 from shopify_app.verify import require_shop
 from zapier_app import schemas as zapier
 
