@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask
 
 from connector import errors
-from connector.config import check_required, load_settings
+from connector.config import Settings, env_names
 from connector.delivery.subscriptions import Subscriptions
-from connector.jobs import pi_clients as pi_access
+from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
+from connector.jobs.pi_clients import PiClients
 from connector.jobs.single_flight import Flights
 from connector.ledger import Ledger
 from connector.runtime import logs
@@ -25,15 +26,18 @@ from connector.web import api_v1, openapi, ops
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app from defaults, the environment and `config`, in that order."""
     app = Flask(__name__)
-    app.config.update(load_settings(config))
-    check_required(app.config)
+    settings = Settings.load(config)
+    settings.check_required()
+    # Flask's own keys (TESTING, SERVER_NAME, ...) pass through; ours come typed from Settings.
+    app.config.update({k: v for k, v in (config or {}).items() if k not in env_names()})
+    settings.init_app(app)
     app.json.sort_keys = False
     app.url_map.strict_slashes = False  # Zapier refuses redirects: never 308 on a slash
 
-    logs.configure_logging(app.config["CONNECTOR_LOG_LEVEL"])
+    logs.configure_logging(settings.log_level)
     logs.init_app(app)
     errors.init_app(app)
-    _init_collaborators(app)
+    _init_collaborators(app, settings)
 
     app.register_blueprint(ops.bp)
     api_v1.init_app(app)
@@ -42,28 +46,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _init_collaborators(app: Flask) -> None:
+def _init_collaborators(app: Flask, settings: Settings) -> None:
     """Attach the store, secrets, ledger, idempotency, subscriptions and metrics to the app."""
-    config = app.config
     store = Store(
-        config["REDIS_URL"],
-        config["CONNECTOR_KEY_PREFIX"],
-        max_connections=int(config["CONNECTOR_REDIS_MAX_CONNECTIONS"]),
+        settings.redis_url, settings.key_prefix, max_connections=settings.redis_max_connections
     )
     store.init_app(app)
-    box = SecretBox(parse_keys(config["CONNECTOR_SECRET_KEY"]))
+    box = SecretBox(parse_keys(settings.secret_key))
     box.init_app(app)
-    ledger = Ledger(store, retention_days=float(config["CONNECTOR_LEDGER_RETENTION_DAYS"]))
+    ledger = Ledger(store, retention_days=settings.ledger_retention_days)
     ledger.init_app(app)
     Idempotency(
         ledger,
-        window=int(config["CONNECTOR_IDEMPOTENCY_WINDOW_SECONDS"]),
-        key_ttl=int(config["CONNECTOR_IDEMPOTENCY_KEY_TTL_SECONDS"]),
+        window=settings.idempotency_window_seconds,
+        key_ttl=settings.idempotency_key_ttl_seconds,
     ).init_app(app)
     Subscriptions(ledger, box).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
-    pi_access.init_app(app)
-    Metrics(store, ledger, ALL_QUEUES).init_app(app)
+    PiClients(settings).init_app(app)
+    Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)
 
 
 def _register_platforms(app: Flask) -> None:

@@ -1,98 +1,180 @@
-"""Layered settings: defaults, then the environment, then the mapping given to create_app."""
+"""Typed settings: every default stated once, read alike from the environment and a mapping.
+
+`Settings.load` reads each setting from the mapping given to `create_app`, else the
+environment, else its default, and coerces the value to the setting's type the same way
+whatever its source: `"false"` is False and `"64"` is 64 in both.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_type_hints
 
-DEFAULTS: dict[str, Any] = {
-    "PI_BASE_URL": None,
-    "PI_API_KEY": None,
-    "PI_TIMEOUT": 10.0,
-    "PI_MAX_RETRIES": 3,
-    "REDIS_URL": None,
-    "CONNECTOR_SECRET_KEY": None,
-    "CONNECTOR_PUBLIC_URL": "http://127.0.0.1:8000",
-    "CONNECTOR_KEY_PREFIX": "pic:",
-    "CONNECTOR_ZAPIER_WAIT_SECONDS": 25.0,
-    "CONNECTOR_MANYCHAT_WAIT_SECONDS": 7.0,
-    "CONNECTOR_WORKER_DEADLINE_SECONDS": 1800,
-    "CONNECTOR_WORKER_MONITORING_SECONDS": 20,
-    "CONNECTOR_WORKER_MAINTENANCE_SECONDS": 30,
-    "CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS": 60,
-    "CONNECTOR_WORKER_THREADS": 8,
-    "CONNECTOR_TRACKER_CAPACITY": 1000,
-    "CONNECTOR_TRACKER_LEASE_SECONDS": 30.0,
-    "CONNECTOR_TRACKER_POLL_SECONDS": 20,
-    "CONNECTOR_REDIS_MAX_CONNECTIONS": 2000,
-    "CONNECTOR_PI_POOL_SIZE": 1000,
-    "CONNECTOR_PI_CREATE_CONCURRENCY": 16,
-    "CONNECTOR_WORKER_METRICS_PORT": 0,
-    "CONNECTOR_WORKER_METRICS_HOST": "127.0.0.1",
-    "CONNECTOR_IDEMPOTENCY_WINDOW_SECONDS": 600,
-    "CONNECTOR_IDEMPOTENCY_KEY_TTL_SECONDS": 86400,
-    "CONNECTOR_LEDGER_RETENTION_DAYS": 30,
-    "CONNECTOR_ALLOW_PRIVATE_TARGETS": False,
-    "CONNECTOR_WEBHOOK_SECRET": None,
-    "CONNECTOR_DELIVERY_TIMEOUT_SECONDS": 10.0,
-    "CONNECTOR_DELIVERY_MAX_ATTEMPTS": 6,
-    "CONNECTOR_LOG_LEVEL": "INFO",
-    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-    "MANYCHAT_API_URL": "https://api.manychat.com",
-    "SHOPIFY_API_KEY": None,
-    "SHOPIFY_API_SECRET": None,
-    "SHOPIFY_API_SECRET_OLD": None,
-    "SHOPIFY_SCOPES": "read_products",
-    "SHOPIFY_API_VERSION": "2026-10",
-    "SHOPIFY_ADMIN_URL_TEMPLATE": "https://{shop}",
-}
+from flask import Flask, current_app
 
-REQUIRED = ("PI_BASE_URL", "REDIS_URL", "CONNECTOR_SECRET_KEY")
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or cannot be read."""
 
 
-def _coerce(name: str, raw: str, default: Any) -> Any:
-    """Convert an environment string to the type of the setting's default."""
+def _setting(
+    env: str,
+    default: Any,
+    *,
+    required: bool = False,
+    secret: bool = False,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> Any:
+    """Declare a setting: its environment name, its default and the values it may take."""
+    meta = {"env": env, "required": required, "minimum": minimum, "maximum": maximum}
+    return field(default=default, repr=not secret, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the connector, with its type and default (README: Configuration)."""
+
+    pi_base_url: str | None = _setting("PI_BASE_URL", None, required=True)
+    pi_api_key: str | None = _setting("PI_API_KEY", None, secret=True)
+    pi_timeout: float = _setting("PI_TIMEOUT", 10.0)
+    pi_max_retries: int = _setting("PI_MAX_RETRIES", 3)
+    redis_url: str | None = _setting("REDIS_URL", None, required=True, secret=True)
+    secret_key: str | None = _setting("CONNECTOR_SECRET_KEY", None, required=True, secret=True)
+    public_url: str = _setting("CONNECTOR_PUBLIC_URL", "http://127.0.0.1:8000")
+    key_prefix: str = _setting("CONNECTOR_KEY_PREFIX", "pic:")
+    zapier_wait_seconds: float = _setting("CONNECTOR_ZAPIER_WAIT_SECONDS", 25.0)
+    manychat_wait_seconds: float = _setting("CONNECTOR_MANYCHAT_WAIT_SECONDS", 7.0)
+    worker_deadline_seconds: int = _setting("CONNECTOR_WORKER_DEADLINE_SECONDS", 1800)
+    worker_monitoring_seconds: int = _setting("CONNECTOR_WORKER_MONITORING_SECONDS", 20)
+    worker_maintenance_seconds: int = _setting("CONNECTOR_WORKER_MAINTENANCE_SECONDS", 30)
+    worker_heartbeat_grace_seconds: int = _setting("CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS", 60)
+    worker_threads: int = _setting("CONNECTOR_WORKER_THREADS", 8, minimum=1)
+    tracker_capacity: int = _setting("CONNECTOR_TRACKER_CAPACITY", 1000, minimum=1)
+    tracker_lease_seconds: float = _setting("CONNECTOR_TRACKER_LEASE_SECONDS", 30.0)
+    # Pi's own bounds for timeout_seconds on a long-poll.
+    tracker_poll_seconds: int = _setting(
+        "CONNECTOR_TRACKER_POLL_SECONDS", 20, minimum=1, maximum=30
+    )
+    redis_max_connections: int = _setting("CONNECTOR_REDIS_MAX_CONNECTIONS", 2000, minimum=1)
+    pi_pool_size: int = _setting("CONNECTOR_PI_POOL_SIZE", 1000, minimum=1)
+    pi_create_concurrency: int = _setting("CONNECTOR_PI_CREATE_CONCURRENCY", 16, minimum=1)
+    worker_metrics_port: int = _setting("CONNECTOR_WORKER_METRICS_PORT", 0, maximum=65535)
+    worker_metrics_host: str = _setting("CONNECTOR_WORKER_METRICS_HOST", "127.0.0.1")
+    idempotency_window_seconds: int = _setting("CONNECTOR_IDEMPOTENCY_WINDOW_SECONDS", 600)
+    idempotency_key_ttl_seconds: int = _setting("CONNECTOR_IDEMPOTENCY_KEY_TTL_SECONDS", 86400)
+    ledger_retention_days: float = _setting("CONNECTOR_LEDGER_RETENTION_DAYS", 30.0)
+    allow_private_targets: bool = _setting("CONNECTOR_ALLOW_PRIVATE_TARGETS", False)
+    webhook_secret: str | None = _setting("CONNECTOR_WEBHOOK_SECRET", None, secret=True)
+    delivery_timeout_seconds: float = _setting("CONNECTOR_DELIVERY_TIMEOUT_SECONDS", 10.0)
+    delivery_max_attempts: int = _setting("CONNECTOR_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+    log_level: str = _setting("CONNECTOR_LOG_LEVEL", "INFO")
+    max_content_length: int = _setting("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, minimum=1)
+    manychat_api_url: str = _setting("MANYCHAT_API_URL", "https://api.manychat.com")
+    shopify_api_key: str | None = _setting("SHOPIFY_API_KEY", None)
+    shopify_api_secret: str | None = _setting("SHOPIFY_API_SECRET", None, secret=True)
+    shopify_api_secret_old: str | None = _setting("SHOPIFY_API_SECRET_OLD", None, secret=True)
+    shopify_scopes: str = _setting("SHOPIFY_SCOPES", "read_products")
+    shopify_api_version: str = _setting("SHOPIFY_API_VERSION", "2026-10")
+    shopify_admin_url_template: str = _setting("SHOPIFY_ADMIN_URL_TEMPLATE", "https://{shop}")
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Return the settings from defaults, then the environment, then overrides."""
+        environ = os.environ if environ is None else environ
+        overrides = overrides or {}
+        hints = get_type_hints(cls)
+        values = {}
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            if name in overrides:
+                raw = overrides[name]
+            elif name in environ:
+                raw = environ[name]
+            else:
+                continue
+            values[spec.name] = _coerce(spec, hints[spec.name], raw)
+        return cls(**values)
+
+    def check_required(self) -> None:
+        """Fail with a message naming every required setting that is missing."""
+        missing = [
+            spec.metadata["env"]
+            for spec in dataclasses.fields(self)
+            if spec.metadata["required"] and not getattr(self, spec.name)
+        ]
+        if missing:
+            raise ConfigError("missing required setting(s): " + ", ".join(missing))
+
+    def as_config(self) -> dict[str, Any]:
+        """Return the settings under their environment names (for Flask's app.config)."""
+        return {spec.metadata["env"]: getattr(self, spec.name) for spec in dataclasses.fields(self)}
+
+    def init_app(self, app: Flask) -> None:
+        """Register these settings on the app (and mirror them into app.config for Flask)."""
+        app.config.update(self.as_config())
+        app.extensions["settings"] = self
+
+
+def env_names() -> frozenset[str]:
+    """Return the environment name of every setting."""
+    return frozenset(spec.metadata["env"] for spec in dataclasses.fields(Settings))
+
+
+def _coerce(spec: dataclasses.Field, kind: Any, raw: Any) -> Any:
+    """Convert a value from the environment or a mapping to the setting's type."""
+    name = spec.metadata["env"]
+    if raw is None:
+        if spec.default is None:
+            return None
+        raise ConfigError(f"setting {name} may not be empty")
+    target = next(t for t in (kind, *get_args(kind)) if t in (bool, int, float, str))
     try:
-        if isinstance(default, bool):
-            lowered = raw.strip().lower()
-            if lowered in _TRUE:
+        value = _convert(target, raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} has an unreadable value") from None
+    if target in (int, float):
+        low, high = spec.metadata["minimum"], spec.metadata["maximum"]
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"setting {name} must be {bounds}")
+    return value
+
+
+def _convert(target: type, raw: Any) -> Any:
+    """Convert one value; strings are parsed, other values must already have the type."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if target is bool:
+            if text.lower() in _TRUE:
                 return True
-            if lowered in _FALSE:
+            if text.lower() in _FALSE:
                 return False
             raise ValueError(raw)
-        if isinstance(default, int):
+        if target is int:
+            return int(text)
+        if target is float:
+            return float(text)
+        return raw
+    if target is bool and isinstance(raw, bool):
+        return raw
+    if target is int and isinstance(raw, int | float) and not isinstance(raw, bool):
+        if float(raw).is_integer():
             return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"setting {name} has an unreadable value") from None
-    return raw
+        raise ValueError(raw)
+    if target is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    raise TypeError(raw)
 
 
-def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Return the settings from defaults, then the environment, then overrides."""
-    environ = os.environ if environ is None else environ
-    settings = dict(DEFAULTS)
-    for name, default in DEFAULTS.items():
-        if name in environ:
-            settings[name] = _coerce(name, environ[name], default)
-    if overrides:
-        settings.update(overrides)
-    return settings
-
-
-def check_required(settings: Mapping[str, Any]) -> None:
-    """Fail with a message naming every required setting that is missing."""
-    missing = [name for name in REQUIRED if not settings.get(name)]
-    if missing:
-        raise ConfigError("missing required setting(s): " + ", ".join(missing))
+def get_settings(app: Flask | None = None) -> Settings:
+    """Return the settings of the app (the current one by default)."""
+    return (app or current_app).extensions["settings"]

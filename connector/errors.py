@@ -180,7 +180,7 @@ def init_app(app: Flask) -> None:
         message = {
             404: "no such endpoint",
             405: "method not allowed on this endpoint",
-            413: f"request body too large (limit {app.config.get('MAX_CONTENT_LENGTH')} bytes)",
+            413: f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)",
         }.get(exc.code or 0, exc.description or exc.name)
         headers = {}
         if exc.code == 405 and exc.valid_methods:

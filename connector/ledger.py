@@ -6,15 +6,43 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from flask import current_app
 
+from connector.pi.validation import PiInputError, brand_domain
 from connector.runtime.redis_store import Store
 
-KINDS = ("brand_extraction", "image_generation", "campaign_render")
-STATUSES = ("queued", "processing", "completed", "failed")
-TERMINAL = frozenset({"completed", "failed"})
+
+class JobKind(StrEnum):
+    """What a job makes (design §8)."""
+
+    BRAND_EXTRACTION = "brand_extraction"
+    IMAGE_GENERATION = "image_generation"
+    CAMPAIGN_RENDER = "campaign_render"
+
+
+class JobStatus(StrEnum):
+    """Where a job is; the last two are terminal."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class JobEvent(StrEnum):
+    """What a finished job announces to account hooks."""
+
+    BRAND_EXTRACTED = "brand.extracted"
+    JOB_COMPLETED = "job.completed"
+    JOB_FAILED = "job.failed"
+
+
+KINDS = tuple(JobKind)
+STATUSES = tuple(JobStatus)
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 BRAND_FIELDS = ("brand_id", "brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
 
 # Set fields only while the job is not terminal; answer 1 when written.
@@ -24,6 +52,17 @@ if not status or status == 'completed' or status == 'failed' then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+
+
+def bare_host(value: str | None) -> str | None:
+    """Return the host a domain or URL names as Pi files brands ("https://www.A.com" -> "a.com")."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return brand_domain(text if "://" in text else "https://" + text)
+    except PiInputError:
+        return None
 
 
 def iso(ts: float | None) -> str | None:
@@ -39,10 +78,10 @@ class JobRecord:
 
     job_id: str
     account_id: str
-    kind: str
+    kind: JobKind
     input: dict[str, Any]
     origin: str
-    status: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
     origin_ref: str | None = None
     brand_id: str | None = None
     brand: dict[str, Any] | None = None
@@ -54,9 +93,34 @@ class JobRecord:
     updated_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
+    def __post_init__(self) -> None:
+        self.kind = JobKind(self.kind)
+        self.status = JobStatus(self.status)
+
     @property
     def is_terminal(self) -> bool:
+        """Return True once the job completed or failed."""
         return self.status in TERMINAL
+
+    @property
+    def domain(self) -> str | None:
+        """Return the brand's bare host: Pi's word for it, else the host of the submitted URL."""
+        # Records written before domains were stored bare may hold a URL: read it as its host.
+        stored = bare_host((self.brand or {}).get("domain"))
+        if stored or self.kind != JobKind.BRAND_EXTRACTION:
+            return stored
+        return bare_host(self.input.get("url"))
+
+    @property
+    def events(self) -> tuple[JobEvent, ...]:
+        """Return the hook events this job raises once it has ended (none before)."""
+        if self.status == JobStatus.FAILED:
+            return (JobEvent.JOB_FAILED,)
+        if self.status != JobStatus.COMPLETED:
+            return ()
+        if self.kind == JobKind.BRAND_EXTRACTION:
+            return (JobEvent.JOB_COMPLETED, JobEvent.BRAND_EXTRACTED)
+        return (JobEvent.JOB_COMPLETED,)
 
     def brand_fields(self) -> dict[str, Any]:
         """Return the flattened brand fields, every key present (None when unknown)."""
@@ -73,7 +137,7 @@ class JobRecord:
             "status": self.status,
             "brand_id": self.brand_id,
             "image_url": self.image_url,
-            "brand": self.brand_fields() if self.kind == "brand_extraction" else None,
+            "brand": self.brand_fields() if self.kind == JobKind.BRAND_EXTRACTION else None,
             "error": self.error,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
@@ -225,7 +289,7 @@ class Ledger:
         pipe.zadd(finished, {record.job_id: record.finished_at})
         pipe.zremrangebyscore(finished, 0, now - self.retention)
         pipe.expire(finished, self.retention)
-        if record.status == "completed" and record.kind == "brand_extraction" and record.brand_id:
+        if JobEvent.BRAND_EXTRACTED in record.events and record.brand_id:
             brands = self.account_key(record.account_id, "brands")
             pipe.zadd(brands, {record.brand_id: record.finished_at})
             pipe.zremrangebyscore(brands, 0, now - self.retention)
@@ -239,7 +303,7 @@ class Ledger:
     def _records(self, account_id: str, job_ids: list[bytes | str]) -> list[JobRecord]:
         pipe = self.redis.pipeline()
         for job_id in job_ids:
-            pipe.hgetall(self.job_key(account_id, _text(job_id)))
+            pipe.hgetall(self.job_key(account_id, _decoded(job_id)))
         return [JobRecord.from_hash(raw) for raw in pipe.execute() if raw and b"job_id" in raw]
 
     def list_jobs(
@@ -262,17 +326,17 @@ class Ledger:
     def find_brand(self, account_id: str, brand_id: str) -> JobRecord | None:
         """Return the latest completed extraction of a brand, or None."""
         job_id = self.redis.hget(self.account_key(account_id, "brandjob"), brand_id)
-        return self.get(account_id, _text(job_id)) if job_id else None
+        return self.get(account_id, _decoded(job_id)) if job_id else None
 
     def inflight(self, limit: int = 1000) -> list[tuple[str, str]]:
         """Return (account_id, job_id) of jobs not yet terminal, oldest first."""
         members = self.redis.zrange(self.inflight_key(), 0, limit - 1)
-        return [tuple(_text(m).split("|", 1)) for m in members]  # type: ignore[misc]
+        return [tuple(_decoded(m).split("|", 1)) for m in members]  # type: ignore[misc]
 
     def erase_origin(self, account_id: str, origin: str, origin_ref: str) -> int:
         """Delete every record made for one origin reference (e.g. a shop) and its index entries."""
         origin_key = self.account_key(account_id, "origin", origin, origin_ref)
-        job_ids = [_text(j) for j in self.redis.smembers(origin_key)]
+        job_ids = [_decoded(j) for j in self.redis.smembers(origin_key)]
         records = self._records(account_id, job_ids)
         pipe = self.redis.pipeline()
         for job_id in job_ids:
@@ -286,7 +350,7 @@ class Ledger:
             if record.brand_id:
                 brand_jobs = self.account_key(account_id, "brandjob")
                 # Forget the brand only when this origin's job is the one listed for it.
-                if _text(self.redis.hget(brand_jobs, record.brand_id) or b"") == record.job_id:
+                if _decoded(self.redis.hget(brand_jobs, record.brand_id) or b"") == record.job_id:
                     pipe.hdel(brand_jobs, record.brand_id)
                     pipe.zrem(self.account_key(account_id, "brands"), record.brand_id)
         pipe.delete(origin_key)
@@ -298,7 +362,7 @@ class Ledger:
         app.extensions["ledger"] = self
 
 
-def _text(value: bytes | str) -> str:
+def _decoded(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 

@@ -16,10 +16,12 @@ import time
 
 import redis
 from flask import Flask
+from prometheus_client import start_http_server
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
+from connector.config import get_settings
 from connector.jobs.tracker import Tracker
 from connector.runtime.queues import ALL_QUEUES, get_queue
 from connector.runtime.redis_store import Store
@@ -27,10 +29,8 @@ from connector.runtime.redis_store import Store
 log = logging.getLogger(__name__)
 
 # A killed worker's job is found when its heartbeat (monitoring interval + grace) lapses and the
-# next maintenance pass runs: 20 s + 60 s + at most 30 s puts it back on its queue within 2 min.
-JOB_MONITORING_INTERVAL = 20
-MAINTENANCE_INTERVAL = 30
-HEARTBEAT_GRACE = 60
+# next maintenance pass runs: with the default settings, 20 s + 60 s + at most 30 s puts it back
+# on its queue within 2 min.
 RESTART_DELAY = 2.0  # between losing Redis and starting over
 STOP_GRACE = 10.0  # how long a stopping process lets running tasks finish
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
@@ -43,7 +43,7 @@ def _with_app(base: type[Worker]) -> type[Worker]:
 
     class AppWorker(base):  # type: ignore[misc, valid-type]
         flask_app: Flask | None = None
-        heartbeat_grace: int = HEARTBEAT_GRACE
+        heartbeat_grace: int = 0  # set by build_worker from the settings
         stop_was_requested = False
 
         def request_stop(self, signum, frame):  # noqa: D401 - RQ's signal handler
@@ -85,22 +85,19 @@ def build_worker(
 ) -> Worker:
     """Return a worker listening on the connector's queues with the app attached."""
     store: Store = app.extensions["store"]
+    settings = get_settings(app)
     cls = cls or (ConnectorSimpleWorker if simple else ConnectorWorker)
-    monitoring = int(app.config.get("CONNECTOR_WORKER_MONITORING_SECONDS", JOB_MONITORING_INTERVAL))
-    maintenance = int(app.config.get("CONNECTOR_WORKER_MAINTENANCE_SECONDS", MAINTENANCE_INTERVAL))
     worker = cls(
         [get_queue(store, name) for name in queues],
         connection=store.redis,
-        job_monitoring_interval=monitoring,
-        maintenance_interval=maintenance,
+        job_monitoring_interval=settings.worker_monitoring_seconds,
+        maintenance_interval=settings.worker_maintenance_seconds,
         # An idle worker blocks on its queues for (TTL - 15) s before it runs maintenance again;
         # RQ's default (405 s) would leave an abandoned job unseen for minutes.
-        worker_ttl=maintenance + _RQ_DEQUEUE_MARGIN,
+        worker_ttl=settings.worker_maintenance_seconds + _RQ_DEQUEUE_MARGIN,
     )
     worker.flask_app = app
-    worker.heartbeat_grace = int(
-        app.config.get("CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS", HEARTBEAT_GRACE)
-    )
+    worker.heartbeat_grace = settings.worker_heartbeat_grace_seconds
     return worker
 
 
@@ -124,8 +121,9 @@ class WorkerProcess:
 
     def __init__(self, app: Flask, *, threads: int | None = None) -> None:
         self.app = app
-        self.threads = int(threads or app.config["CONNECTOR_WORKER_THREADS"])
-        self.tracker = Tracker.from_config(app)
+        self.settings = get_settings(app)
+        self.threads = threads or self.settings.worker_threads
+        self.tracker = Tracker.from_settings(app)
         self.stopping = threading.Event()
         self.workers: list[Worker] = []
         self._lock = threading.Lock()
@@ -150,11 +148,9 @@ class WorkerProcess:
 
     def _serve_metrics(self) -> None:
         """Expose this process's metrics on their own port when one is configured."""
-        port = int(self.app.config["CONNECTOR_WORKER_METRICS_PORT"])
+        port = self.settings.worker_metrics_port
         if port:
-            from prometheus_client import start_http_server
-
-            host = self.app.config["CONNECTOR_WORKER_METRICS_HOST"]
+            host = self.settings.worker_metrics_host
             start_http_server(port, addr=host, registry=self.app.extensions["metrics"].registry())
 
     def _on_signal(self, signum, frame) -> None:

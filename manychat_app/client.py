@@ -6,8 +6,7 @@ import json
 import re
 from typing import Any
 
-from flask import current_app
-
+from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Outcome, outcome_for_status
 
@@ -106,12 +105,12 @@ def _contact_id(subscriber_id: str) -> int | str:
     return int(subscriber_id) if str(subscriber_id).isdigit() else subscriber_id
 
 
-def client_from_config(api_key: str) -> ManyChatClient:
-    """Return a client configured from the current app."""
-    config = current_app.config
+def client_from_settings(api_key: str) -> ManyChatClient:
+    """Return a client configured from the current app's settings."""
+    settings = get_settings()
     return ManyChatClient(
         api_key,
-        base_url=str(config["MANYCHAT_API_URL"]),
-        timeout=float(config["CONNECTOR_DELIVERY_TIMEOUT_SECONDS"]),
-        allow_private=bool(config["CONNECTOR_ALLOW_PRIVATE_TARGETS"]),
+        base_url=settings.manychat_api_url,
+        timeout=settings.delivery_timeout_seconds,
+        allow_private=settings.allow_private_targets,
     )

@@ -10,7 +10,7 @@ from flask import Flask
 from connector.delivery.dispatch import DELIVERED, FAILED, Outcome, Target, register_delivery_kind
 from connector.delivery.subscriptions import Subscriber
 from connector.ledger import BRAND_FIELDS, JobRecord, get_ledger
-from manychat_app.client import MAX_FIELDS, client_from_config
+from manychat_app.client import MAX_FIELDS, client_from_settings
 
 PUSH_KIND = "manychat_push"
 PUSH_FIELDS = ("job_id", "status", *BRAND_FIELDS)
@@ -36,7 +36,9 @@ def push_fields(record: JobRecord) -> list[dict[str, Any]]:
 
 
 def _progress_key(record: JobRecord, target: Target) -> str:
-    return get_ledger().account_key(record.account_id, "job", record.job_id, "mcpush", target.ref)
+    return get_ledger().account_key(
+        record.account_id, "job", record.job_id, "mcpush", str(target.ref)
+    )
 
 
 def fields_already_set(record: JobRecord, target: Target) -> bool:
@@ -61,7 +63,7 @@ def deliver_push(record: JobRecord, target: Target) -> Outcome:
     if not subscriber_id:
         return Outcome(FAILED, "no ManyChat subscriber_id")
     flow_ns = target.data.get("flow_ns")
-    client = client_from_config(target.secret)
+    client = client_from_settings(target.secret)
     # A retry after sendFlow failed must not set the fields again (and burn the rate limit).
     if not fields_already_set(record, target):
         outcome = client.set_custom_fields(subscriber_id, push_fields(record))

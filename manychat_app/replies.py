@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from flask import jsonify, request
 
 from connector.errors import BadRequest
 from connector.ledger import JobRecord
-from connector.pi import validation
 
 # Every key is always present (null when unknown) so a JSONPath mapping such as $.brand_id
 # never breaks; `domain` is one of the brand fields every flattened brand carries (design §8).
@@ -27,15 +25,12 @@ FORMATS = ("json", "dynamic_block")
 
 def flat_object(record: JobRecord) -> dict[str, Any]:
     """Return the flat reply: every key of FLAT_KEYS, null when unknown."""
-    brand = record.brand_fields()
-    if record.kind == "brand_extraction" and not brand["domain"] and record.input.get("url"):
-        with contextlib.suppress(validation.PiInputError):
-            brand["domain"] = validation.brand_domain(record.input["url"])
+    brand = {**record.brand_fields(), "domain": record.domain}
     values = {**brand, "status": record.status, "job_id": record.job_id, "error": record.error}
     return {key: values.get(key) for key in FLAT_KEYS}
 
 
-def _text(flat: dict[str, Any]) -> str:
+def _message_text(flat: dict[str, Any]) -> str:
     """Return the short message the Dynamic Block shows the contact."""
     if flat["status"] == "completed":
         name = flat["brand_name"] or flat["domain"] or "the brand"
@@ -62,7 +57,7 @@ def dynamic_block(flat: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": "v2",
         "content": {
-            "messages": [{"type": "text", "text": _text(flat)}],
+            "messages": [{"type": "text", "text": _message_text(flat)}],
             "actions": actions,
             "quick_replies": [],
         },

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, request
 
 from connector.auth import current_account
+from connector.config import get_settings
 from connector.errors import BadRequest, NotFound
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import get_ledger
+from connector.ledger import JobKind, get_ledger
 from connector.pi import validation
 from connector.web.bodies import json_object, load
+from connector.web.budget import Budget, request_budget
 from manychat_app.deliveries import push_subscriber
 from manychat_app.replies import reply, reply_format
 from manychat_app.schemas import ExtractInput, is_unfilled
@@ -24,23 +24,15 @@ bp = Blueprint("manychat", __name__, url_prefix="/manychat/v1")
 ANSWER_MARGIN = 0.75
 
 
-def _request_started() -> float:
-    """Return when the request began, on the monotonic clock (the budget counts from there)."""
-    now = time.monotonic()
-    began = g.get("request_started")  # perf_counter() taken before any view code ran
-    return now - max(0.0, time.perf_counter() - began) if began is not None else now
-
-
-def _budget_deadline(started: float) -> float:
-    budget = float(current_app.config["CONNECTOR_MANYCHAT_WAIT_SECONDS"])
+def _budget() -> Budget:
     # Stop waiting a little early: ManyChat's clock runs until the answer's last byte.
-    return started + max(0.0, budget - ANSWER_MARGIN)
+    return request_budget(get_settings().manychat_wait_seconds, margin=ANSWER_MARGIN)
 
 
 @bp.post("/brands/extract")
 def extract_brand():
     """Submit a brand extraction once, wait up to the ManyChat budget, answer the flat object."""
-    started = _request_started()
+    budget = _budget()
     account = current_account()
     wanted = reply_format()
     body = load(ExtractInput(), json_object())
@@ -51,22 +43,22 @@ def extract_brand():
         )
     submission = submit_job(
         account,
-        "brand_extraction",
+        JobKind.BRAND_EXTRACTION,
         {"url": body["url"]},
         origin="manychat",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,
         # A hanging Pi must not hold the answer past ManyChat's budget (PI_TIMEOUT is longer).
-        create_timeout=max(1.0, _budget_deadline(started) - time.monotonic()),
+        deadline=budget.create_deadline,
     )
-    record = wait_short(account.api_key, submission.record, deadline=_budget_deadline(started))
+    record = wait_short(account.api_key, submission.record, deadline=budget.deadline)
     return reply(record, wanted)
 
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """Answer a job's flat object (404 for unknown or another account's job), waiting briefly."""
-    started = _request_started()
+    budget = _budget()
     account = current_account()
     wanted = reply_format()
     if is_unfilled(job_id):
@@ -81,5 +73,5 @@ def get_job(job_id: str):
         record = get_ledger().get(account.account_id, job_id)
     if record is None:
         raise NotFound("no such job", code="job_not_found")
-    record = wait_short(account.api_key, record, deadline=_budget_deadline(started))
+    record = wait_short(account.api_key, record, deadline=budget.deadline)
     return reply(record, wanted)

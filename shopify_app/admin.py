@@ -11,7 +11,7 @@ from connector.ledger import iso
 from shopify_app.blueprint import bp
 from shopify_app.errors import TokenError
 from shopify_app.install import finish_install
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction
 from shopify_app.tokens import exchange_session_token
@@ -41,7 +41,7 @@ def brand_view(shop: str) -> dict[str, Any]:
 def _authenticated_shop() -> str:
     """Return the shop of the request's session token (401 on any doubt)."""
     return session_shop(
-        request.headers.get("Authorization"), get_settings(), request.args.get("shop")
+        request.headers.get("Authorization"), get_shopify_settings(), request.args.get("shop")
     )
 
 
@@ -57,7 +57,7 @@ def _installed_shop() -> tuple[str, str]:
 @bp.get("/app")
 def app_page():
     """Serve the embedded page; its data comes from the session-token API below."""
-    settings = get_settings()
+    settings = get_shopify_settings()
     shop = require_shop(request.args.get("shop"))
     api_base = url_for("shopify.api_brand").rsplit("/", 1)[0]
     html = render_template(
@@ -91,7 +91,7 @@ def api_brand_refresh():
 @bp.post("/api/session")
 def api_session():
     """Install through token exchange when the shop has no offline token yet (managed install)."""
-    settings = get_settings()
+    settings = get_shopify_settings()
     shop = _authenticated_shop()
     if get_shops().installed(shop) is not None:
         return jsonify({"shop": shop, "installed": True, "exchanged": False})

@@ -8,7 +8,7 @@ from connector.errors import ApiError, BadRequest, UpstreamError
 from shopify_app.blueprint import bp
 from shopify_app.errors import TokenError
 from shopify_app.install import finish_install
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
 from shopify_app.tokens import exchange_code
 from shopify_app.verify import permission_url, require_shop, verify_oauth_query
@@ -17,7 +17,7 @@ from shopify_app.verify import permission_url, require_shop, verify_oauth_query
 @bp.get("/install")
 def install():
     """Validate the shop, store a one-time state, and send the merchant to Shopify's consent."""
-    settings = get_settings()
+    settings = get_shopify_settings()
     shop = require_shop(request.args.get("shop"))
     if "hmac" in request.args:  # Shopify signs the app-URL visit; a typed-in shop is unsigned
         verify_oauth_query(request.args, settings)
@@ -29,7 +29,7 @@ def install():
 @bp.get("/callback")
 def callback():
     """Verify Shopify's redirect, exchange the code, store the shop and start the extraction."""
-    settings = get_settings()
+    settings = get_shopify_settings()
     shop = require_shop(request.args.get("shop"))
     verify_oauth_query(request.args, settings)
     code = request.args.get("code")

@@ -1,17 +1,13 @@
-"""The Shopify app's settings, read from the Flask config when a request or task needs them."""
+"""The Shopify app's settings, built from the connector's settings when needed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
-
 from connector.auth import Account, account_id_for
+from connector.config import Settings, get_settings
 from connector.errors import ServiceUnavailable
-
-REQUIRED = ("SHOPIFY_API_KEY", "SHOPIFY_API_SECRET", "PI_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -69,9 +65,14 @@ def scopes_cover(granted: Any, required: tuple[str, ...]) -> bool:
     return True
 
 
-def load_settings(config: Mapping[str, Any]) -> ShopifySettings:
-    """Build the settings from a config, or raise ServiceUnavailable naming what is missing."""
-    missing = [name for name in REQUIRED if not config.get(name)]
+def shopify_settings_from(settings: Settings) -> ShopifySettings:
+    """Build the Shopify settings, or raise ServiceUnavailable naming what is missing."""
+    required = {
+        "SHOPIFY_API_KEY": settings.shopify_api_key,
+        "SHOPIFY_API_SECRET": settings.shopify_api_secret,
+        "PI_API_KEY": settings.pi_api_key,
+    }
+    missing = [name for name, value in required.items() if not value]
     if missing:
         raise ServiceUnavailable(
             "the Shopify app is not configured on this connector (missing "
@@ -79,20 +80,20 @@ def load_settings(config: Mapping[str, Any]) -> ShopifySettings:
             + ")",
             code="shopify_not_configured",
         )
-    secrets = [config["SHOPIFY_API_SECRET"]]
-    if config.get("SHOPIFY_API_SECRET_OLD"):
-        secrets.append(config["SHOPIFY_API_SECRET_OLD"])
+    secrets = [settings.shopify_api_secret]
+    if settings.shopify_api_secret_old:
+        secrets.append(settings.shopify_api_secret_old)
     return ShopifySettings(
-        api_key=str(config["SHOPIFY_API_KEY"]),
-        secrets=tuple(str(s) for s in secrets),
-        scopes=parse_scopes(config.get("SHOPIFY_SCOPES") or ""),
-        api_version=str(config.get("SHOPIFY_API_VERSION") or "2026-10"),
-        admin_url_template=str(config.get("SHOPIFY_ADMIN_URL_TEMPLATE") or "https://{shop}"),
-        public_url=str(config.get("CONNECTOR_PUBLIC_URL") or ""),
-        pi_api_key=str(config["PI_API_KEY"]),
+        api_key=settings.shopify_api_key,
+        secrets=tuple(secrets),
+        scopes=parse_scopes(settings.shopify_scopes),
+        api_version=settings.shopify_api_version,
+        admin_url_template=settings.shopify_admin_url_template,
+        public_url=settings.public_url,
+        pi_api_key=settings.pi_api_key,
     )
 
 
-def get_settings() -> ShopifySettings:
+def get_shopify_settings() -> ShopifySettings:
     """Return the current app's Shopify settings (503 shopify_not_configured when incomplete)."""
-    return load_settings(current_app.config)
+    return shopify_settings_from(get_settings())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
 from rq import Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus, get_current_job
 
+from connector.config import get_settings
 from connector.errors import ApiError, pi_error_to_api
 from connector.ledger import get_ledger
 from connector.pi import PiError, PiInputError
@@ -19,7 +19,7 @@ from connector.runtime.redis_store import get_store
 from shopify_app import queries as operations
 from shopify_app.errors import ShopifyError, ShopNotInstalled, UserErrors
 from shopify_app.graphql import AdminClient
-from shopify_app.settings import ShopifySettings, get_settings
+from shopify_app.settings import ShopifySettings, get_shopify_settings
 from shopify_app.shops import ShopStore, get_shops
 from shopify_app.tokens import ShopTokens
 
@@ -53,7 +53,7 @@ def enqueue(shop: str, func, *args: Any, pending: bool = True, **options: Any) -
 
 
 def _extract_lock_ttl() -> int:
-    return int(current_app.config["CONNECTOR_WORKER_DEADLINE_SECONDS"]) + 600
+    return get_settings().worker_deadline_seconds + 600
 
 
 def enqueue_extraction(shop: str, install_id: str) -> bool:
@@ -94,7 +94,7 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
     from connector.jobs.submission import submit_job
     from connector.jobs.waiting import wait_in_worker
 
-    settings, shops = get_settings(), get_shops()
+    settings, shops = get_shopify_settings(), get_shops()
     lock_key = shops.key(shop, "lock", "extract")
     try:
         record = shops.installed(shop)
@@ -165,7 +165,7 @@ def _pi_transient(exc: BaseException) -> bool:
 
 def register_uninstall_webhook(shop: str, install_id: str, *, max_attempts: int = 6) -> str:
     """RQ task (and install step): subscribe app/uninstalled through Admin GraphQL."""
-    settings, shops = get_settings(), get_shops()
+    settings, shops = get_shopify_settings(), get_shops()
     record = shops.installed(shop)
     if record is None or record.install_id != install_id:
         return "skipped"
@@ -211,7 +211,7 @@ def handle_uninstalled(shop: str, triggered_at: float | None = None) -> str:
 
 def redact_shop(shop: str) -> str:
     """RQ task for shop/redact: erase every key of the shop, its ledger entries included."""
-    settings, shops = get_settings(), get_shops()
+    settings, shops = get_shopify_settings(), get_shops()
     drop_pending_work(shop, shops)
     erased = shops.erase(shop)
     entries = get_ledger().erase_origin(settings.pi_account().account_id, "shopify", shop)

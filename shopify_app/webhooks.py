@@ -12,7 +12,7 @@ from connector.errors import BadRequest, Unauthorized
 from connector.runtime.redis_store import get_store
 from shopify_app import tasks
 from shopify_app.blueprint import bp
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
 from shopify_app.verify import require_shop, webhook_hmac_valid
 
@@ -43,7 +43,7 @@ def _dedupe_key(webhook_id: str) -> str:
 @bp.post("/webhooks")
 def receive_webhook():
     """Handle one webhook delivery from Shopify."""
-    settings = get_settings()
+    settings = get_shopify_settings()
     body = request.get_data(cache=False)
     if not webhook_hmac_valid(body, request.headers.get("X-Shopify-Hmac-SHA256"), settings.secrets):
         raise Unauthorized("the webhook HMAC does not match", code="invalid_hmac")

@@ -35,7 +35,7 @@ def deliver_callback(record: JobRecord, target: Target) -> Outcome:
 
 def deliver_hook(record: JobRecord, target: Target) -> Outcome:
     """POST the event object to a REST hook target (410 removes the hook, 429 backs off)."""
-    event = target.event or objects.event_for(record)
+    event = target.event or record.events[0]
     headers = {"Content-Type": "application/json", "X-Pi-Connector-Event": event}
     return post_outcome(target.url, _encode(hook_body(record, event)), headers)
 

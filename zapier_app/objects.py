@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from connector.ledger import JobRecord, Ledger, iso
-from connector.pi import validation
 from zapier_app.schemas import ZapierEventObject, ZapierObject
 
 _OBJECT = ZapierObject()
@@ -18,9 +17,7 @@ EVENT_FILTER_FACTOR = 4
 
 def zapier_object(record: JobRecord, *, id_field: str = "job_id") -> dict[str, Any]:
     """Return the flat Zapier object of a job; `id` is the job id unless told otherwise."""
-    brand = record.brand_fields()
-    if record.kind == "brand_extraction" and not brand["domain"] and record.input.get("url"):
-        brand["domain"] = _domain(record.input["url"])
+    brand = {**record.brand_fields(), "domain": record.domain}
     raw = {
         "id": None,
         "job_id": record.job_id,
@@ -36,25 +33,9 @@ def zapier_object(record: JobRecord, *, id_field: str = "job_id") -> dict[str, A
     return _OBJECT.dump(raw)
 
 
-def event_for(record: JobRecord, wanted: str | None = None) -> str:
-    """Return the hook event a finished job stands for (the wanted one when it matches)."""
-    if wanted == "brand.extracted":
-        return wanted
-    return "job.failed" if record.status == "failed" else "job.completed"
-
-
 def event_object(record: JobRecord, event: str) -> dict[str, Any]:
     """Return the object a REST hook delivers and the job_finished trigger lists."""
     return _EVENT_OBJECT.dump({**zapier_object(record), "event": event})
-
-
-def matches_event(record: JobRecord, event: str) -> bool:
-    """Return True when a finished job raises the event."""
-    if event == "job.failed":
-        return record.status == "failed"
-    if event == "job.completed":
-        return record.status == "completed"
-    return record.status == "completed" and record.kind == "brand_extraction"
 
 
 def finished_jobs(
@@ -63,40 +44,16 @@ def finished_jobs(
     """Return event objects of the account's finished jobs, newest first."""
     if event is None:
         records = ledger.list_jobs(account_id, limit=limit, finished=True)
-        return [event_object(r, event_for(r)) for r in records]
+        return [event_object(r, r.events[0]) for r in records if r.events]
     # A filter may skip some records: read a bounded window so the answer stays cheap.
     records = ledger.list_jobs(account_id, limit=limit * EVENT_FILTER_FACTOR, finished=True)
-    return [event_object(r, event) for r in records if matches_event(r, event)][:limit]
-
-
-def _domain(url: str) -> str | None:
-    try:
-        return validation.brand_domain(url)
-    except validation.PiInputError:
-        return None
-
-
-def domain_of_query(value: str) -> str | None:
-    """Return the brand domain a user means by 'acme.com', 'www.acme.com' or a full URL."""
-    value = value.strip()
-    if "://" not in value:
-        value = "https://" + value
-    return _domain(value)
-
-
-def record_domain(record: JobRecord) -> str | None:
-    """Return the domain a brand record is filed under."""
-    domain = (record.brand or {}).get("domain")
-    if isinstance(domain, str) and domain:
-        return domain.lower().removeprefix("www.")
-    url = record.input.get("url")
-    return _domain(url) if isinstance(url, str) else None
+    return [event_object(r, event) for r in records if event in r.events][:limit]
 
 
 def find_brand_by_domain(ledger: Ledger, account_id: str, domain: str) -> JobRecord | None:
     """Return the latest completed extraction for a domain among the account's recent brands."""
     # The ledger indexes brands by id only; a bounded newest-first read keeps this cheap.
     for record in ledger.list_brands(account_id, limit=DOMAIN_SEARCH_DEPTH):
-        if record_domain(record) == domain:
+        if record.domain == domain:
             return record
     return None

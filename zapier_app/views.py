@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema
 
 from connector.auth import Account, current_account
+from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import BadRequest, NotFound
-from connector.jobs.pi_clients import checked_account, pi_client
+from connector.jobs.pi_clients import pi_client
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import get_ledger
+from connector.ledger import bare_host, get_ledger
 from connector.pi.validation import UUID_RE
 from connector.web.bodies import json_object, load
+from connector.web.budget import request_budget
+from connector.web.key_check import checked_account
 from zapier_app import objects
 from zapier_app.deliveries import CALLBACK_KIND, HOOK_KIND
 from zapier_app.schemas import (
@@ -45,7 +47,7 @@ def _query(schema: type[Schema]) -> dict[str, Any]:
 
 
 def _allow_private() -> bool:
-    return bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
+    return get_settings().allow_private_targets
 
 
 def check_target(url: str, field: str) -> None:
@@ -85,7 +87,7 @@ def me():
 @bp.post("/actions/<action>")
 def run_action(action: str):
     """Submit a job once; wait briefly for it, or answer at once when Zapier gives a callback."""
-    started = time.monotonic()  # the wait budget counts from the start of the request
+    budget = request_budget(get_settings().zapier_wait_seconds)
     if action not in ACTIONS:
         raise NotFound("no such action", code="unknown_action")
     kind, schema = ACTIONS[action]
@@ -103,11 +105,12 @@ def run_action(action: str):
         origin="zapier",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,
+        # The create counts against Zapier's 30 s too, also when a callback answers later.
+        deadline=budget.create_deadline,
     )
     record = submission.record
     if not callback_url:
-        budget = float(current_app.config["CONNECTOR_ZAPIER_WAIT_SECONDS"])
-        record = wait_short(account.api_key, record, deadline=started + budget)
+        record = wait_short(account.api_key, record, deadline=budget.deadline)
     return jsonify(objects.zapier_object(record))
 
 
@@ -134,7 +137,7 @@ def search_brand():
         if UUID_RE.match(brand_id):
             record = ledger.find_brand(account.account_id, brand_id)
     elif query["domain"]:
-        domain = objects.domain_of_query(query["domain"])
+        domain = bare_host(query["domain"])
         if domain:
             record = objects.find_brand_by_domain(ledger, account.account_id, domain)
     if record is None:

@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from connector.config import get_settings
 from connector.delivery import outbound
+from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
 from connector.runtime.logs import bound_request_id
@@ -37,7 +39,7 @@ class Outcome:
 class Target:
     """Where a delivery goes: a job subscriber or an account hook."""
 
-    ref: str
+    ref: DeliveryRef
     kind: str
     url: str | None
     data: dict[str, Any]
@@ -88,14 +90,14 @@ def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Ou
 
 def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> Outcome:
     """POST JSON to a target through the SSRF guard and classify the result."""
-    config = current_app.config
+    settings = get_settings()
     try:
         response = outbound.post_json(
             url,
             body,
             headers=headers,
-            timeout=float(config["CONNECTOR_DELIVERY_TIMEOUT_SECONDS"]),
-            allow_private=bool(config["CONNECTOR_ALLOW_PRIVATE_TARGETS"]),
+            timeout=settings.delivery_timeout_seconds,
+            allow_private=settings.allow_private_targets,
         )
     except outbound.TargetRefused as exc:
         return Outcome(FAILED, f"target refused: {exc}")
@@ -104,35 +106,59 @@ def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> 
     return outcome_for_status(response.status, response.headers)
 
 
-def _load_target(account_id: str, job_id: str, ref: str) -> Target | None:
+def _load_target(account_id: str, job_id: str, ref: DeliveryRef) -> Target | None:
     subs = current_app.extensions["subscriptions"]
-    kind, _, rest = ref.partition(":")
-    if kind == "sub":
-        sub = subs.get(account_id, job_id, rest)
+    if ref.subscriber_id is not None:
+        sub = subs.get(account_id, job_id, ref.subscriber_id)
         if sub is None:
             return None
         return Target(ref, sub.kind, sub.target, sub.data, sub.secret)
-    if kind == "hook":
-        hook_id, _, event = rest.partition(":")
-        hook = subs.get_hook(account_id, hook_id)
-        if hook is None:
-            return None
-        return Target(ref, hook.kind, hook.target_url, {}, None, event, hook.id)
-    return None
+    hook = subs.get_hook(account_id, ref.hook_id)
+    if hook is None:
+        return None
+    return Target(ref, hook.kind, hook.target_url, {}, None, ref.event, hook.id)
 
 
-def _state_key(account_id: str, job_id: str, ref: str) -> str:
-    return get_ledger().account_key(account_id, "job", job_id, "dlv", ref)
+def _state_key(account_id: str, job_id: str, ref: DeliveryRef) -> str:
+    return get_ledger().account_key(account_id, "job", job_id, "dlv", str(ref))
 
 
-def delivery_state(account_id: str, job_id: str, ref: str) -> dict[str, str]:
+def delivery_state(account_id: str, job_id: str, ref: DeliveryRef | str) -> dict[str, str]:
     """Return the recorded state of one delivery."""
+    ref = ref if isinstance(ref, DeliveryRef) else DeliveryRef.parse(ref)
     raw = get_ledger().redis.hgetall(_state_key(account_id, job_id, ref))
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-def deliver(account_id: str, job_id: str, ref: str, attempt: int = 1) -> str:
+def enqueue_delivery(
+    account_id: str, job_id: str, ref: DeliveryRef, attempt: int = 1, delay: float = 0.0
+) -> None:
+    """Queue one delivery attempt, now or after `delay` seconds."""
+    queue = get_queue(current_app.extensions["store"], DELIVER)
+    args = (deliver, account_id, job_id, str(ref), attempt)
+    options = {"job_timeout": 120, "result_ttl": 3600, "failure_ttl": 7 * 86400}
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+    else:
+        queue.enqueue(*args, **options)
+
+
+def fan_out(record: JobRecord) -> int:
+    """Queue every delivery a finished job owes, each exactly once; return how many were new."""
+    if not record.is_terminal:
+        return 0
+    subs = current_app.extensions["subscriptions"]
+    count = 0
+    for ref in subs.targets(record):
+        if subs.mark_queued(record.account_id, record.job_id, ref):
+            enqueue_delivery(record.account_id, record.job_id, ref)
+            count += 1
+    return count
+
+
+def deliver(account_id: str, job_id: str, ref_text: str, attempt: int = 1) -> str:
     """RQ task: make one delivery attempt and schedule the next one if it may help."""
+    ref = DeliveryRef.parse(ref_text)
     ledger = get_ledger()
     redis = ledger.redis
     state_key = _state_key(account_id, job_id, ref)
@@ -151,7 +177,9 @@ def deliver(account_id: str, job_id: str, ref: str, attempt: int = 1) -> str:
     return final
 
 
-def _attempt(ledger: Ledger, record: JobRecord, target: Target, ref: str, attempt: int) -> str:
+def _attempt(
+    ledger: Ledger, record: JobRecord, target: Target, ref: DeliveryRef, attempt: int
+) -> str:
     """Make one delivery attempt, record its state and schedule a retry if it may help."""
     account_id, job_id = record.account_id, record.job_id
     redis = ledger.redis
@@ -165,7 +193,7 @@ def _attempt(ledger: Ledger, record: JobRecord, target: Target, ref: str, attemp
             outcome = handler(record, target)
         except Exception as exc:  # a handler bug must not lose the delivery record
             outcome = Outcome(RETRY, f"handler error {type(exc).__name__}")
-    max_attempts = int(current_app.config["CONNECTOR_DELIVERY_MAX_ATTEMPTS"])
+    max_attempts = get_settings().delivery_max_attempts
     final = outcome.result
     if outcome.result == RETRY and attempt >= max_attempts:
         final = FAILED
@@ -192,18 +220,8 @@ def _attempt(ledger: Ledger, record: JobRecord, target: Target, ref: str, attemp
         current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
     if final == RETRY:
         delay = backoff_delay(attempt, retry_after=outcome.retry_after)
-        get_queue(current_app.extensions["store"], DELIVER).enqueue_in(
-            timedelta(seconds=delay),
-            deliver,
-            account_id,
-            job_id,
-            ref,
-            attempt + 1,
-            job_timeout=120,
-            result_ttl=3600,
-            failure_ttl=7 * 86400,
-        )
-    elif ref.startswith("sub:"):
+        enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
+    elif ref.subscriber_id is not None:
         # Delivered or given up: the subscriber's secret is no longer needed.
-        current_app.extensions["subscriptions"].drop_secret(account_id, job_id, ref[4:])
+        current_app.extensions["subscriptions"].drop_secret(account_id, job_id, ref.subscriber_id)
     return final

@@ -9,10 +9,46 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.ledger import JobRecord, Ledger
+from connector.ledger import JobEvent, JobRecord, Ledger
 from connector.runtime.secrets import SecretBox, remember_encrypted_field
 
-HOOK_EVENTS = ("brand.extracted", "job.completed", "job.failed")
+HOOK_EVENTS = tuple(JobEvent)
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    """Name one delivery of a job: to one of its subscribers, or to an account hook."""
+
+    subscriber_id: str | None = None
+    hook_id: str | None = None
+    event: str | None = None
+
+    @classmethod
+    def to_subscriber(cls, subscriber_id: str) -> DeliveryRef:
+        """Return the delivery to a job's subscriber."""
+        return cls(subscriber_id=subscriber_id)
+
+    @classmethod
+    def to_hook(cls, hook_id: str, event: str) -> DeliveryRef:
+        """Return the delivery of one event to an account hook."""
+        return cls(hook_id=hook_id, event=event)
+
+    @classmethod
+    def parse(cls, text: str) -> DeliveryRef:
+        """Read the stored form ("sub:<id>" or "hook:<id>:<event>"); ValueError when it is not."""
+        kind, _, rest = text.partition(":")
+        if kind == "sub" and rest:
+            return cls.to_subscriber(rest)
+        hook_id, _, event = rest.partition(":")
+        if kind == "hook" and hook_id and event:
+            return cls.to_hook(hook_id, event)
+        raise ValueError(f"not a delivery reference: {text!r}")
+
+    def __str__(self) -> str:
+        # The stored form: Redis keys, queued-delivery markers and RQ task arguments use it.
+        if self.subscriber_id is not None:
+            return f"sub:{self.subscriber_id}"
+        return f"hook:{self.hook_id}:{self.event}"
 
 
 @dataclass(frozen=True)
@@ -44,16 +80,6 @@ class Hook:
     target_url: str
     event: str
     created_at: float
-
-
-def events_for(record: JobRecord) -> list[str]:
-    """Return the hook events a terminal job raises."""
-    if record.status == "failed":
-        return ["job.failed"]
-    events = ["job.completed"]
-    if record.kind == "brand_extraction":
-        events.append("brand.extracted")
-    return events
 
 
 class Subscriptions:
@@ -98,22 +124,21 @@ class Subscriptions:
         """Forget a subscriber's secret once it is no longer needed."""
         self.redis.hdel(self._secret_key(account_id, job_id), sub_id)
 
-    def targets(self, record: JobRecord) -> list[str]:
-        """Return delivery refs for a terminal job: its subscribers and matching hooks."""
+    def targets(self, record: JobRecord) -> list[DeliveryRef]:
+        """Return the deliveries a terminal job owes: its subscribers and matching hooks."""
         refs = [
-            f"sub:{s.decode()}"
+            DeliveryRef.to_subscriber(s.decode())
             for s in self.redis.hkeys(self._subs_key(record.account_id, record.job_id))
         ]
-        events = events_for(record)
         for hook in self.list_hooks(record.account_id):
-            if hook.event in events:
-                refs.append(f"hook:{hook.id}:{hook.event}")
+            if hook.event in record.events:
+                refs.append(DeliveryRef.to_hook(hook.id, hook.event))
         return refs
 
-    def mark_queued(self, account_id: str, job_id: str, ref: str) -> bool:
-        """Return True exactly once per (job, ref): the caller that should enqueue it."""
+    def mark_queued(self, account_id: str, job_id: str, ref: DeliveryRef) -> bool:
+        """Return True exactly once per (job, delivery): the caller that should enqueue it."""
         key = self._queued_key(account_id, job_id)
-        first = bool(self.redis.hsetnx(key, ref, repr(time.time())))
+        first = bool(self.redis.hsetnx(key, str(ref), repr(time.time())))
         if first:
             self.redis.expire(key, self.ledger.retention)
         return first

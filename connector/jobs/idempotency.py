@@ -73,9 +73,16 @@ class Idempotency:
         return self.ledger.account_key(account_id, "idem", hashlib.sha256(raw.encode()).hexdigest())
 
     def claim(
-        self, account_id: str, kind: str, body: dict, *, explicit: str | None, basis: str
+        self,
+        account_id: str,
+        kind: str,
+        body: dict,
+        *,
+        explicit: str | None,
+        basis: str,
+        deadline: float | None = None,
     ) -> Claim:
-        """Claim the key, waiting for a concurrent peer; raise on a body mismatch."""
+        """Claim the key, waiting for a concurrent peer until the deadline; raise on a mismatch."""
         key = self.redis_key(account_id, kind, explicit=explicit, basis=basis)
         # A derived key is its basis: bodies sharing it (one brand domain) are one job, no 422.
         fp = fingerprint(kind, body if explicit else {"basis": basis})
@@ -85,6 +92,8 @@ class Idempotency:
         job_prefix = self.ledger.job_key(account_id, "")
         reuse_failed = "1" if explicit else "0"  # a derived key never reuses a failed job
         give_up = time.monotonic() + PEER_WAIT_SECONDS
+        if deadline is not None:
+            give_up = min(give_up, deadline)  # a peer's slow create must not break our budget
         delay = 0.005
         while True:
             result = self._claim(

@@ -11,14 +11,17 @@ from typing import Any
 from flask import current_app, g, has_request_context
 
 from connector.auth import Account
+from connector.config import get_settings
+from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
-from connector.jobs.pi_clients import pi_client
-from connector.ledger import KINDS, JobRecord, get_ledger
-from connector.pi import PiTimeout, validation
+from connector.jobs.pi_clients import get_pi_clients
+from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
+from connector.pi import validation
 from connector.runtime.secrets import remember_encrypted_field
 
-BRAND_KEYS = ("url", "logo_base64", "images_base64", "location")
-GENERATION_KEYS = (
+# The input fields each kind of job takes (what Pi's create endpoint for it accepts).
+BRAND_INPUT_FIELDS = ("url", "logo_base64", "images_base64", "location")
+GENERATION_INPUT_FIELDS = (
     "prompt",
     "reference_images",
     "brand_id",
@@ -41,15 +44,15 @@ class Submission:
 
 def normalize(kind: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Validate a payload against Pi's limits; return the Pi body and the dedupe basis."""
-    if kind not in KINDS:
-        raise validation.PiInputError("kind", f"must be one of {', '.join(KINDS)}")
-    if kind == "brand_extraction":
-        args = {k: payload.get(k) for k in BRAND_KEYS if payload.get(k) is not None}
+    if kind not in tuple(JobKind):
+        raise validation.PiInputError("kind", f"must be one of {', '.join(JobKind)}")
+    if kind == JobKind.BRAND_EXTRACTION:
+        args = {k: payload.get(k) for k in BRAND_INPUT_FIELDS if payload.get(k) is not None}
         body = validation.validate_brand_input(**args)
         # Pi upserts brands per domain, so one domain is one job within the window.
         basis = validation.brand_domain(body["url"]) if body.get("url") else None
     else:
-        args = {k: payload.get(k) for k in GENERATION_KEYS if payload.get(k) is not None}
+        args = {k: payload.get(k) for k in GENERATION_INPUT_FIELDS if payload.get(k) is not None}
         body = validation.validate_generation_input(**args)
         basis = None
     if basis is None:
@@ -73,32 +76,23 @@ def _stored_input(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_on_pi(
-    account: Account,
-    kind: str,
-    payload: dict[str, Any],
-    pi_key: str,
-    timeout: float | None = None,
+    account: Account, kind: str, payload: dict[str, Any], pi_key: str, deadline: float
 ) -> str:
-    """Send the one create call to Pi and return its job id."""
-    # A burst of creates is CPU-bound on our side; bounding how many run at once keeps the
-    # event loop free for quick requests (healthz, reads) and spares Pi a thundering herd.
-    gate = current_app.extensions["pi_create_gate"]
-    wait = timeout if timeout is not None else float(current_app.config["PI_TIMEOUT"])
-    if not gate.acquire(timeout=wait):
-        raise PiTimeout("too many Pi creates in flight to submit this one in time")
-    client = pi_client(account.api_key, timeout=timeout)
-    try:
-        if kind == "brand_extraction":
-            return client.extract_brand(
-                **{k: payload[k] for k in BRAND_KEYS if payload.get(k) is not None}
-            )
-        args = {k: payload[k] for k in GENERATION_KEYS if payload.get(k) is not None}
-        # A per-claim key lets the client retry the POST safely without replaying a failed job.
-        create = client.generate_image if kind == "image_generation" else client.render_campaign
-        return create(**args, idempotency_key=pi_key)
-    finally:
-        client.close()
-        gate.release()
+    """Send the one create call to Pi, within the deadline, and return its job id."""
+    pi = get_pi_clients()
+    with pi.create_slot(deadline):
+        client = pi.client(account.api_key, timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            if kind == JobKind.BRAND_EXTRACTION:
+                fields = {k: payload[k] for k in BRAND_INPUT_FIELDS if payload.get(k) is not None}
+                return client.extract_brand(**fields, deadline=deadline)
+            args = {k: payload[k] for k in GENERATION_INPUT_FIELDS if payload.get(k) is not None}
+            # A per-claim key lets the client retry the POST safely without replaying a failed job.
+            images = kind == JobKind.IMAGE_GENERATION
+            create = client.generate_image if images else client.render_campaign
+            return create(**args, idempotency_key=pi_key, deadline=deadline)
+        finally:
+            client.close()
 
 
 def submit_job(
@@ -110,15 +104,21 @@ def submit_job(
     origin_ref: str | None = None,
     idempotency_key: str | None = None,
     subscribers: Sequence[Subscriber] = (),
-    create_timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Submission:
-    """Map the request to exactly one Pi job, submitting it only when no job exists yet."""
-    from connector.jobs.completion import dispatch_if_finished
+    """Map the request to exactly one Pi job, submitting it only when no job exists yet.
 
+    `deadline` (monotonic) bounds the whole submission, Pi's create included; without one,
+    the create may take PI_TIMEOUT.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + get_settings().pi_timeout
     body, basis = normalize(kind, payload)
     ext = current_app.extensions
     ledger, idem, subs = get_ledger(), ext["idempotency"], ext["subscriptions"]
-    claim = idem.claim(account.account_id, kind, body, explicit=idempotency_key, basis=basis)
+    claim = idem.claim(
+        account.account_id, kind, body, explicit=idempotency_key, basis=basis, deadline=deadline
+    )
 
     if claim.outcome == "existing":
         record = ledger.get(account.account_id, claim.job_id)
@@ -129,11 +129,11 @@ def submit_job(
                     subs.add(pipe, account.account_id, record.job_id, subscriber)
                 pipe.execute()
                 # Re-read: the tracker may have finished (and fanned out) before the add.
-                dispatch_if_finished(ledger.get(account.account_id, record.job_id) or record)
+                fan_out(ledger.get(account.account_id, record.job_id) or record)
             return Submission(record, created=False)
 
     try:
-        job_id = _create_on_pi(account, kind, payload, claim.token, create_timeout)
+        job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
     except BaseException:
         idem.release(claim)
         raise
@@ -146,7 +146,7 @@ def submit_job(
         input=_stored_input(body),
         origin=origin,
         origin_ref=origin_ref,
-        status="queued",
+        status=JobStatus.QUEUED,
         request_id=g.get("request_id") if has_request_context() else None,
         created_at=now,
         updated_at=now,

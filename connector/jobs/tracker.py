@@ -21,6 +21,7 @@ import time
 import redis
 from flask import Flask, current_app
 
+from connector.config import get_settings
 from connector.jobs.waiting import LEASE_MARGIN, wait_in_worker
 from connector.ledger import Ledger
 from connector.runtime.logs import bound_request_id
@@ -88,12 +89,13 @@ class Tracker:
         self._loops: list[threading.Thread] = []
 
     @classmethod
-    def from_config(cls, app: Flask) -> Tracker:
+    def from_settings(cls, app: Flask) -> Tracker:
         """Build a tracker from the app's settings."""
+        settings = get_settings(app)
         return cls(
             app,
-            capacity=int(app.config["CONNECTOR_TRACKER_CAPACITY"]),
-            lease_seconds=float(app.config["CONNECTOR_TRACKER_LEASE_SECONDS"]),
+            capacity=settings.tracker_capacity,
+            lease_seconds=settings.tracker_lease_seconds,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

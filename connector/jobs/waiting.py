@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from connector.config import get_settings
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
@@ -125,9 +126,7 @@ def wait_in_worker(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> JobRecord:
     """Follow the job on Pi's long-poll until it ends or its tracking deadline passes."""
-    from flask import current_app
-
-    ledger = get_ledger()
+    ledger, settings = get_ledger(), get_settings()
     record = ledger.get(account_id, job_id)
     if record is None:
         raise LookupError(f"job {job_id} is not in the ledger")
@@ -138,11 +137,11 @@ def wait_in_worker(
         return fail_record(record, "the connector lost the key needed to follow this job")
     api_key = get_secrets().decrypt(sealed)
     if deadline_seconds is None:
-        deadline_seconds = float(current_app.config["CONNECTOR_WORKER_DEADLINE_SECONDS"])
+        deadline_seconds = settings.worker_deadline_seconds
     # The deadline counts from submission, so a resumed follower does not start the clock again.
     left = record.created_at + deadline_seconds - time.time()
     deadline = time.monotonic() + max(0.0, left)
-    window = int(current_app.config["CONNECTOR_TRACKER_POLL_SECONDS"])
+    window = settings.tracker_poll_seconds
     client = pi_client(api_key)
 
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:

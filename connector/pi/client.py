@@ -62,12 +62,13 @@ class PiClient(Transport):
         logo_base64: str | None = None,
         images_base64: Sequence[str] | None = None,
         location: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Submit a brand extraction and return its job id (never retried once sent)."""
         body = validate_brand_input(
             url=url, logo_base64=logo_base64, images_base64=images_base64, location=location
         )
-        return self._create("/brands/extract", body, None)
+        return self._create("/brands/extract", body, None, deadline)
 
     def generate_image(
         self,
@@ -82,6 +83,7 @@ class PiClient(Transport):
         client_reference_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Submit an image generation and return its job id."""
         body = validate_generation_input(
@@ -95,7 +97,7 @@ class PiClient(Transport):
             client_reference_id=client_reference_id,
             metadata=metadata,
         )
-        return self._create("/images/generations", body, idempotency_key)
+        return self._create("/images/generations", body, idempotency_key, deadline)
 
     def render_campaign(
         self,
@@ -110,6 +112,7 @@ class PiClient(Transport):
         client_reference_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Submit a campaign render and return its job id."""
         body = validate_generation_input(
@@ -123,7 +126,7 @@ class PiClient(Transport):
             client_reference_id=client_reference_id,
             metadata=metadata,
         )
-        return self._create("/campaigns/generate", body, idempotency_key)
+        return self._create("/campaigns/generate", body, idempotency_key, deadline)
 
     def get_job(
         self,
@@ -233,8 +236,14 @@ class PiClient(Transport):
 
     # -- transport --------------------------------------------------------------------------
 
-    def _create(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> str:
-        """POST a job-creating request and return data.job_id from the 202."""
+    def _create(
+        self,
+        path: str,
+        body: dict[str, Any],
+        idempotency_key: str | None,
+        deadline: float | None = None,
+    ) -> str:
+        """POST a job-creating request and return data.job_id; retries end at the deadline."""
         headers = None
         if idempotency_key is not None:
             key = idempotency_key.strip() if isinstance(idempotency_key, str) else ""
@@ -245,7 +254,12 @@ class PiClient(Transport):
                 )
             headers = {"Idempotency-Key": key}
         answer, request_id = self._request(
-            "POST", self._api + path, json_body=body, headers=headers, idempotent_post=bool(headers)
+            "POST",
+            self._api + path,
+            json_body=body,
+            headers=headers,
+            deadline=deadline,
+            idempotent_post=bool(headers),
         )
         job_id = _dict(answer.get("data")).get("job_id")
         if not isinstance(job_id, str) or not job_id:

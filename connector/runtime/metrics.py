@@ -1,7 +1,9 @@
-"""Prometheus metrics: requests, Pi calls, finished jobs, deliveries, and Redis gauges at scrape.
+"""Prometheus metrics: requests, Pi calls, finished jobs and deliveries, rendered per scrape.
 
 This module imports neither Flask nor the connector's Flask-bound modules: the Pi client
-(connector.pi) counts its calls here and must stay usable without a web app.
+(connector.pi) counts its calls here and must stay usable without a web app. Gauges read from
+Redis at scrape time are collectors registered by the layers that own the data
+(connector.jobs.gauges).
 """
 
 from __future__ import annotations
@@ -10,22 +12,12 @@ import logging
 import os
 import re
 import time
-from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from rq import Queue
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-    from connector.ledger import JobRecord, Ledger
-    from connector.runtime.redis_store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +27,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The text format every Prometheus reads. prometheus-client >= 0.22 calls its output 1.0.0; it is
 # the same bytes for names like ours, which need no UTF-8 escaping.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-MAX_INFLIGHT_SCANNED = 10_000  # a scrape must stay cheap even with a huge backlog
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # The standard metric objects are module-level on purpose: prometheus-client's multiprocess
@@ -118,13 +109,15 @@ def record_pi_call(method: str, url: str, status: int | None) -> None:
         log.debug("pi call metric not recorded", exc_info=True)
 
 
-def record_finished(record: JobRecord) -> None:
+def record_finished(
+    kind: str, status: str, created_at: float | None, finished_at: float | None
+) -> None:
     """Count a job's end and observe its time from submission to result."""
     try:
-        JOBS_FINISHED.labels(record.kind, record.status).inc()
-        finished = record.finished_at if record.finished_at is not None else time.time()
-        if record.created_at:
-            TIME_TO_RESULT.labels(record.kind).observe(max(0.0, finished - record.created_at))
+        JOBS_FINISHED.labels(kind, status).inc()
+        finished = finished_at if finished_at is not None else time.time()
+        if created_at:
+            TIME_TO_RESULT.labels(kind).observe(max(0.0, finished - created_at))
     except Exception:
         log.debug("finished-job metric not recorded", exc_info=True)
 
@@ -140,74 +133,11 @@ def record_delivery(kind: str, outcome: str) -> None:
 # -- scrape -----------------------------------------------------------------------------------
 
 
-class RedisCollector(Collector):
-    """Read job, queue and tracker gauges from Redis at scrape time, so all processes agree."""
-
-    def __init__(self, store: Store, ledger: Ledger, queues: Sequence[str]) -> None:
-        self.store = store
-        self.ledger = ledger
-        self.queues = tuple(queues)
-
-    def describe(self) -> list:
-        """Describe nothing, so registering the collector never touches Redis."""
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Yield pic_redis_up and, when Redis answers, the gauges read from it."""
-        up = GaugeMetricFamily("pic_redis_up", "1 when Redis answered this scrape, else 0")
-        try:
-            families = self._read()
-        except Exception as exc:  # a scrape must answer even while Redis is down
-            log.warning("metrics scrape without Redis gauges: %s", type(exc).__name__)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from families
-
-    def _read(self) -> list[GaugeMetricFamily]:
-        """Read every Redis gauge (raising on the first Redis error)."""
-        redis = self.store.redis
-        pipe = redis.pipeline(transaction=False)
-        pipe.zcard(self.ledger.inflight_key())
-        pipe.zcard(self.ledger.tracker_key("leases"))  # absent until the tracker runs: 0
-        inflight_count, leases = pipe.execute()
-
-        states: Tally[tuple[str, str]] = Tally()
-        pairs = [p for p in self.ledger.inflight(limit=MAX_INFLIGHT_SCANNED) if len(p) == 2]
-        if pairs:
-            pipe = redis.pipeline(transaction=False)
-            for account_id, job_id in pairs:
-                pipe.hmget(self.ledger.job_key(account_id, job_id), "kind", "status")
-            for kind, status in pipe.execute():
-                if kind is not None and status is not None:  # expired record: nothing to count
-                    states[(kind.decode(), status.decode())] += 1
-
-        in_flight = GaugeMetricFamily("pic_jobs_in_flight", "Jobs submitted and not yet ended")
-        in_flight.add_metric([], inflight_count)
-        jobs = GaugeMetricFamily(
-            "pic_jobs",
-            f"In-flight jobs by kind and state (the oldest {MAX_INFLIGHT_SCANNED} counted)",
-            labels=["kind", "state"],
-        )
-        for (kind, state), count in sorted(states.items()):
-            jobs.add_metric([kind, state], count)
-        depth = GaugeMetricFamily(
-            "pic_queue_depth", "Jobs waiting in an RQ queue", labels=["queue"]
-        )
-        for name in self.queues:
-            depth.add_metric([name], Queue(name, connection=redis).count)
-        lease_gauge = GaugeMetricFamily("pic_tracker_leases", "Jobs a tracker holds a lease on")
-        lease_gauge.add_metric([], leases)
-        return [in_flight, jobs, depth, lease_gauge]
-
-
 class Metrics:
     """Render the metrics of this process, or of every process in multiprocess mode."""
 
-    def __init__(self, store: Store, ledger: Ledger, queues: Sequence[str]) -> None:
-        self.redis_collector = RedisCollector(store, ledger, queues)
+    def __init__(self, collectors: Sequence[Collector] = ()) -> None:
+        self.collectors = tuple(collectors)
 
     def registry(self) -> CollectorRegistry:
         """Return a fresh registry for one scrape (the mode is read now, not at import)."""
@@ -221,13 +151,14 @@ class Metrics:
         else:
             for metric in STANDARD:
                 registry.register(metric)
-        registry.register(self.redis_collector)
+        for collector in self.collectors:
+            registry.register(collector)
         return registry
 
     def render(self) -> tuple[bytes, str]:
         """Return the Prometheus text exposition and its content type."""
         return generate_latest(self.registry()), CONTENT_TYPE
 
-    def init_app(self, app: Flask) -> None:
+    def init_app(self, app) -> None:
         """Register the metrics on the app (GET /metrics is served by connector.web.ops)."""
         app.extensions["metrics"] = self

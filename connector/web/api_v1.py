@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
-from flask import Blueprint, Flask, current_app, jsonify, url_for
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from marshmallow import Schema, fields, validate
 
 from connector.auth import current_account
+from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery import signing as webhook_signing
 from connector.delivery.dispatch import Outcome, Target, post_outcome, register_delivery_kind
@@ -18,6 +18,7 @@ from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import KINDS, JobRecord, get_ledger
 from connector.web.bodies import json_object, load, wait_seconds
+from connector.web.budget import request_budget
 
 bp = Blueprint("api_v1", __name__, url_prefix="/v1")
 
@@ -35,9 +36,7 @@ class JobCreateSchema(Schema):
 def check_callback_url(url: str) -> None:
     """Refuse a callback target that is not a public http(s) address (outside the dev allowance)."""
     try:
-        outbound.screen_target_url(
-            url, allow_private=bool(current_app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"])
-        )
+        outbound.screen_target_url(url, allow_private=get_settings().allow_private_targets)
     except outbound.TargetRefused as exc:
         raise BadRequest(
             f"callback_url refused: {exc}",
@@ -53,15 +52,13 @@ def create_job():
     body = load(JobCreateSchema(), json_object())
     subscribers = []
     if body["callback_url"]:
-        if not current_app.config.get("CONNECTOR_WEBHOOK_SECRET"):
+        if not get_settings().webhook_secret:
             raise BadRequest(
                 "callback_url is unavailable: the server has no CONNECTOR_WEBHOOK_SECRET",
                 code="callback_unavailable",
             )
         check_callback_url(body["callback_url"])
         subscribers.append(Subscriber("webhook", body["callback_url"]))
-    from flask import request
-
     submission = submit_job(
         account,
         body["kind"],
@@ -79,12 +76,11 @@ def create_job():
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """Return the ledger view of a job, waiting up to ?wait=N seconds for it to end."""
-    started = time.monotonic()
     account = current_account()
-    wait = wait_seconds("wait", default=0.0, maximum=MAX_WAIT_SECONDS)
+    budget = request_budget(wait_seconds("wait", default=0.0, maximum=MAX_WAIT_SECONDS))
     record = _record_or_404(account.account_id, job_id)
-    if wait > 0:
-        record = wait_short(account.api_key, record, deadline=started + wait)
+    if budget.seconds > 0:
+        record = wait_short(account.api_key, record, deadline=budget.deadline)
     return jsonify(record.view())
 
 
@@ -101,11 +97,11 @@ def _record_or_404(account_id: str, job_id: str) -> JobRecord:
 
 def deliver_webhook(record: JobRecord, target: Target) -> Outcome:
     """POST the job's view to a callback URL, signed the Standard Webhooks way."""
-    secret = current_app.config["CONNECTOR_WEBHOOK_SECRET"]
-    event = "job.failed" if record.status == "failed" else "job.completed"
+    secret = get_settings().webhook_secret
+    event = record.events[0]  # job.completed or job.failed
     body = current_app.json.dumps({"type": event, "data": record.view()}).encode()
     # A stable id lets receivers drop a redelivery.
-    msg_id = f"msg_{record.job_id}_{target.ref.partition(':')[2]}"
+    msg_id = f"msg_{record.job_id}_{target.ref.subscriber_id}"
     headers = webhook_signing.signed_headers(secret, msg_id, body)
     headers["Content-Type"] = "application/json"
     return post_outcome(target.url, body, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 from flask import Blueprint, Response, current_app, jsonify
 
+from connector.config import get_settings
 from connector.runtime.redis_store import get_store
 
 bp = Blueprint("ops", __name__)
@@ -34,7 +35,7 @@ def readyz():
         get_store().ping()
     except Exception as exc:  # any Redis failure means not ready
         reasons.append(f"Redis unreachable ({type(exc).__name__})")
-    pi_problem = _pi_reachable(current_app.config["PI_BASE_URL"])
+    pi_problem = _pi_reachable(get_settings().pi_base_url)
     if pi_problem:
         reasons.append(pi_problem)
     if reasons:

@@ -15,14 +15,23 @@ from rq.registry import ScheduledJobRegistry
 
 from connector import create_app
 from connector.auth import account_id_for
-from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Target, deliver, delivery_state
-from connector.delivery.subscriptions import Subscriber
+from connector.delivery.dispatch import (
+    DELIVERED,
+    FAILED,
+    RETRY,
+    Target,
+    deliver,
+    delivery_state,
+    fan_out,
+)
+from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.ledger import JobRecord, get_ledger
 from connector.runtime.queues import DELIVER, get_queue
 from connector.worker import run_until_idle
 from manychat_app.client import sanitize
 from manychat_app.deliveries import PUSH_KIND, deliver_push, push_fields, push_subscriber
 from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
+from tests.support.settings import replace_settings
 
 MC = "http://127.0.0.1:9"  # never contacted: `responses` answers at the transport
 KEY = "pi_test_manychat_push_account"
@@ -68,7 +77,7 @@ def completed_record(*, brand: bool = True) -> JobRecord:
 
 def target(flow_ns: str | None = "content20240101_1", secret: str | None = MC_KEY) -> Target:
     sub = push_subscriber(SUBSCRIBER, MC_KEY, flow_ns)
-    return Target(f"sub:{sub.id}", PUSH_KIND, None, sub.data, secret)
+    return Target(DeliveryRef.to_subscriber(sub.id), PUSH_KIND, None, sub.data, secret)
 
 
 def ok(manychat, path: str, body: dict | None = None, key: str = MC_KEY) -> None:
@@ -303,7 +312,7 @@ def test_key_is_stored_encrypted_and_dropped_after_delivery(app_config, pisim):
             "flow_ns": "content_flow_1",
         }
         # Answer at once so the worker, not the request, sees the job end.
-        app.config["CONNECTOR_MANYCHAT_WAIT_SECONDS"] = 0
+        replace_settings(app, manychat_wait_seconds=0)
         job_id = client.post("/manychat/v1/brands/extract", json=body, headers=AUTH).get_json()[
             "job_id"
         ]
@@ -358,7 +367,6 @@ def test_stored_key_survives_a_secret_key_rotation(app_config, mc_app, manychat)
 def test_push_added_while_the_job_finishes_is_still_delivered(mc_app, monkeypatch):
     """A double tap with push settings races the tracker finishing the job: no push is lost."""
     from connector.delivery.subscriptions import Subscriptions
-    from connector.jobs import completion as tracking
 
     client = mc_app.test_client()
     record = completed_record()
@@ -380,12 +388,12 @@ def test_push_added_while_the_job_finishes_is_still_delivered(mc_app, monkeypatc
         # The tracker ends the job and fans out just before our subscriber is stored.
         done = JobRecord(**finished)
         if get_ledger().finish(done):
-            tracking.dispatch(done)
+            fan_out(done)
         original_add(self, pipe, account_id, job_id, subscriber)
 
     monkeypatch.setattr(Subscriptions, "add", add_after_tracker_finished)
     body = {"url": "https://acme.com", "subscriber_id": SUBSCRIBER, "manychat_api_key": MC_KEY}
-    mc_app.config["CONNECTOR_MANYCHAT_WAIT_SECONDS"] = 0
+    replace_settings(mc_app, manychat_wait_seconds=0)
     response = client.post("/manychat/v1/brands/extract", json=body, headers=AUTH)
     assert response.status_code == 200, response.get_json()
     with mc_app.app_context():

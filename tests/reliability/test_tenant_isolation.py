@@ -167,7 +167,9 @@ def test_finished_job_fans_out_only_to_its_own_accounts_hooks(app, client, accou
     ).get_json()["id"]
     subs = app.extensions["subscriptions"]
     with app.app_context():
-        refs_a = subs.targets(get_ledger().get(a["brand"].account_id, a["brand"].job_id))
-        refs_b = subs.targets(get_ledger().get(b["brand"].account_id, b["brand"].job_id))
+        record_a = get_ledger().get(a["brand"].account_id, a["brand"].job_id)
+        record_b = get_ledger().get(b["brand"].account_id, b["brand"].job_id)
+        refs_a = [str(r) for r in subs.targets(record_a)]
+        refs_b = [str(r) for r in subs.targets(record_b)]
     assert refs_a == [f"hook:{a['hook_id']}:job.completed"]
     assert refs_b == [f"hook:{b_hook}:job.completed"]

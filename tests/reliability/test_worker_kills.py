@@ -18,6 +18,7 @@ import pytest
 import redis
 from rq import Worker
 
+from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.jobs.waiting import LEASE_MARGIN
 from tests.support.faults import kill_tree, start_scheduler
@@ -124,10 +125,10 @@ def _run_trials(stack: LiveStack, conn: redis.Redis, pisim, receiver: Receiver):
 
 
 def test_default_settings_re_adopt_an_abandoned_job_within_two_minutes(app):
-    tracker = Tracker.from_config(app)
+    tracker = Tracker.from_settings(app)
     # The dead tracker's lease lapses, a live tracker's next scan claims the job, and the dead
     # one's poll lease on Pi (one long-poll window plus margin) lapses before it polls again.
-    poll = app.config["CONNECTOR_TRACKER_POLL_SECONDS"]
+    poll = get_settings(app).tracker_poll_seconds
     bound = readoption_bound(tracker.lease_seconds, tracker.scan_seconds, poll)
 
     assert tracker.lease_seconds == 30 and poll + LEASE_MARGIN == 25

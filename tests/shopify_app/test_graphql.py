@@ -9,7 +9,7 @@ import pytest
 from shopify_app import queries as operations
 from shopify_app.errors import GraphQLError, ShopifyUnavailable, UserErrors
 from shopify_app.graphql import AdminClient, parse_retry_after, retry_delay
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from tests.shopify_app.conftest import install
 from tests.shopify_app.helpers import SHOP
 
@@ -35,7 +35,7 @@ def admin(shop_client, shop_app, fake_shopify):
     sleeps: list[float] = []
     with shop_app.app_context():
         client = AdminClient(
-            get_settings(), SHOP, StaticTokens(token), sleep=sleeps.append, max_attempts=4
+            get_shopify_settings(), SHOP, StaticTokens(token), sleep=sleeps.append, max_attempts=4
         )
         yield client, sleeps
 

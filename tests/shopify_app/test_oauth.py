@@ -9,8 +9,9 @@ import pytest
 import shopify
 from werkzeug.datastructures import MultiDict
 
+from connector.config import Settings
 from connector.errors import Unauthorized
-from shopify_app.settings import load_settings
+from shopify_app.settings import shopify_settings_from
 from shopify_app.verify import session_class, verify_oauth_query
 from tests.shopify_app.conftest import install
 from tests.shopify_app.helpers import API_KEY, OLD_SECRET, PI_KEY, SECRET, SHOP, signed_query
@@ -62,8 +63,8 @@ def test_shopify_published_hmac_vector_matches():
     assert cls.calculate_hmac(params) == params["hmac"]
     assert cls.validate_hmac(params)
     assert not session_class("any-key", "not-hush").validate_hmac(params)
-    settings = load_settings(
-        {"SHOPIFY_API_KEY": "k", "SHOPIFY_API_SECRET": "hush", "PI_API_KEY": "p"}
+    settings = shopify_settings_from(
+        Settings.load({"SHOPIFY_API_KEY": "k", "SHOPIFY_API_SECRET": "hush", "PI_API_KEY": "p"})
     )
     # The vector's timestamp is from 2012: the HMAC holds, the age does not.
     with pytest.raises(Unauthorized) as exc:

@@ -7,7 +7,7 @@ import threading
 import time
 
 from connector.ledger import get_ledger
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction, extract_brand_for_shop, handle_uninstalled
 from tests.shopify_app.conftest import install, run_worker
@@ -56,7 +56,7 @@ def test_install_extracts_the_brand_into_the_shop_config_and_metafields(
     # wait_for_completion long-polls: a 1 s job needs one or two GETs, not a polling loop.
     assert pisim.count("GET /api/v1/jobs/:id") <= 2
     with sim_app.app_context():
-        record = get_ledger().get(get_settings().pi_account().account_id, config["job_id"])
+        record = get_ledger().get(get_shopify_settings().pi_account().account_id, config["job_id"])
     assert (record.origin, record.origin_ref, record.status) == ("shopify", SHOP, "completed")
     assert record.input == {"url": "https://www.pi-demo.example"}
 

@@ -10,7 +10,7 @@ import pytest
 from connector.runtime.secrets import rotate_all
 from shopify_app import queries as operations
 from shopify_app.errors import ShopifyAuthError
-from shopify_app.settings import get_settings
+from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import TokenSet, get_shops
 from shopify_app.tasks import admin_client
 from shopify_app.tokens import ShopTokens
@@ -23,7 +23,7 @@ NEW_KEY = "q7mkGv6Qd1Yk0x2cPZ4w3bQz9n8s7r6t5y4u3i2o1pA="
 
 def _provider(app) -> ShopTokens:
     record = get_shops().get(SHOP)
-    return ShopTokens(get_shops(), get_settings(), SHOP, record.install_id)
+    return ShopTokens(get_shops(), get_shopify_settings(), SHOP, record.install_id)
 
 
 def test_tokens_are_stored_encrypted_never_in_clear(shop_client, fake_shopify, redis_client):
@@ -60,7 +60,7 @@ def test_expired_token_is_refreshed_and_the_call_retried_once(shop_client, shop_
     graphql_before = len(fake_shopify.calls("graphql"))
     with shop_app.app_context():
         record = get_shops().get(SHOP)
-        info = operations.shop_info(admin_client(get_settings(), SHOP, record.install_id))
+        info = operations.shop_info(admin_client(get_shopify_settings(), SHOP, record.install_id))
     assert info.installation_gid == fake_shopify.shops[SHOP].installation_gid
     assert len(fake_shopify.calls("graphql")) - graphql_before == 2  # 401, then success
     assert [c["grant"] for c in fake_shopify.calls("token")] == ["code", "refresh_token"]
@@ -71,7 +71,9 @@ def test_a_second_401_after_refresh_is_not_retried_again(shop_client, shop_app, 
     fake_shopify.reject_tokens = True
     graphql_before = len(fake_shopify.calls("graphql"))
     with shop_app.app_context(), pytest.raises(ShopifyAuthError):
-        operations.shop_info(admin_client(get_settings(), SHOP, get_shops().get(SHOP).install_id))
+        operations.shop_info(
+            admin_client(get_shopify_settings(), SHOP, get_shops().get(SHOP).install_id)
+        )
     assert len(fake_shopify.calls("graphql")) - graphql_before == 2
     assert [c["grant"] for c in fake_shopify.calls("token")] == ["code", "refresh_token"]
 
@@ -83,7 +85,7 @@ def test_refused_refresh_drops_the_pair_so_the_shop_reinstalls(shop_client, shop
     with shop_app.app_context():
         with pytest.raises(ShopifyAuthError):
             operations.shop_info(
-                admin_client(get_settings(), SHOP, get_shops().get(SHOP).install_id)
+                admin_client(get_shopify_settings(), SHOP, get_shops().get(SHOP).install_id)
             )
         assert get_shops().installed(SHOP) is None
         assert get_shops().tokens(SHOP) is None

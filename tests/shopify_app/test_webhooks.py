@@ -205,9 +205,9 @@ def test_uninstall_then_shop_redact_leave_no_key_for_the_shop(
 ):
     install(shop_client, fake_shopify)
     with shop_app.app_context():
-        from shopify_app.settings import get_settings
+        from shopify_app.settings import get_shopify_settings
 
-        account_id = get_settings().pi_account().account_id
+        account_id = get_shopify_settings().pi_account().account_id
         # A finished extraction of this shop in the ledger, as the task leaves it.
         record = JobRecord(
             job_id="5b1f6a57-0000-4000-8000-000000000001",

@@ -11,6 +11,7 @@ from responses import matchers
 
 from connector.auth import account_id_for
 from connector.ledger import get_ledger
+from tests.support.settings import replace_settings
 from tests.zapier_app.helpers import KEY_A, PI, auth, pi_job
 
 
@@ -105,7 +106,7 @@ def test_extract_brand_waits_and_returns_the_finished_object(client, pi):
 
 
 def test_action_answers_current_state_when_the_budget_runs_out(app, client, pi):
-    app.config["CONNECTOR_ZAPIER_WAIT_SECONDS"] = 0  # no time left: no wait at all
+    replace_settings(app, zapier_wait_seconds=0)  # no time left: no wait at all
     job_id = str(uuid.uuid4())
     _created(pi, "/images/generations", job_id)
     response = client.post(
@@ -128,7 +129,7 @@ def test_action_answers_current_state_when_the_budget_runs_out(app, client, pi):
 
 
 def test_action_retry_reuses_the_job(app, client, pi):
-    app.config["CONNECTOR_ZAPIER_WAIT_SECONDS"] = 0
+    replace_settings(app, zapier_wait_seconds=0)
     job_id = str(uuid.uuid4())
     _created(pi, "/brands/extract", job_id)
     first = client.post(
@@ -160,7 +161,7 @@ def test_action_with_callback_answers_at_once_and_registers_the_callback(app, cl
         subs = app.extensions["subscriptions"]
         record = get_ledger().get(account_id_for(KEY_A), job_id)
         [ref] = subs.targets(record)
-        sub = subs.get(record.account_id, job_id, ref.removeprefix("sub:"))
+        sub = subs.get(record.account_id, job_id, ref.subscriber_id)
     assert (sub.kind, sub.target) == (
         "zapier_callback",
         "https://hooks.zapier.com/hooks/standard/1/abc",
@@ -177,7 +178,7 @@ def test_action_with_callback_answers_at_once_and_registers_the_callback(app, cl
     ],
 )
 def test_callback_url_must_be_public_https_outside_the_dev_allowance(app, client, pi, callback_url):
-    app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"] = False
+    replace_settings(app, allow_private_targets=False)
     response = client.post(
         "/zapier/v1/actions/extract_brand",
         headers=auth(),
@@ -223,7 +224,7 @@ def test_bad_input_is_400_naming_the_field_before_any_pi_call(client, pi, action
 
 
 def test_prompt_of_exactly_the_limit_is_accepted(app, client, pi):
-    app.config["CONNECTOR_ZAPIER_WAIT_SECONDS"] = 0
+    replace_settings(app, zapier_wait_seconds=0)
     _created(pi, "/images/generations", str(uuid.uuid4()))
     response = client.post(
         "/zapier/v1/actions/generate_image",

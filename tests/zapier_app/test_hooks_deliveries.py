@@ -7,13 +7,13 @@ import time
 import pytest
 
 from connector.auth import account_id_for
-from connector.delivery.dispatch import deliver, delivery_state
+from connector.delivery.dispatch import deliver, delivery_state, fan_out
 from connector.delivery.subscriptions import Subscriber
-from connector.jobs.completion import dispatch
 from connector.ledger import get_ledger
 from connector.runtime.queues import DELIVER, get_queue
 from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
+from tests.support.settings import replace_settings
 from tests.zapier_app.helpers import KEY_A, KEY_B, add_job, auth
 from zapier_app.generate import build
 from zapier_app.objects import event_object, zapier_object
@@ -84,7 +84,7 @@ def test_subscribe_with_bad_fields_is_400_naming_them(client, body, field):
     ],
 )
 def test_target_url_must_be_public_https_outside_the_dev_allowance(app, client, target_url):
-    app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"] = False
+    replace_settings(app, allow_private_targets=False)
     response = _subscribe(client, target_url)
     assert response.status_code == 400
     assert "target_url" in response.get_json()["error"]["details"]
@@ -92,7 +92,7 @@ def test_target_url_must_be_public_https_outside_the_dev_allowance(app, client, 
 
 
 def test_public_https_target_is_accepted_without_the_dev_allowance(app, client):
-    app.config["CONNECTOR_ALLOW_PRIVATE_TARGETS"] = False
+    replace_settings(app, allow_private_targets=False)
     assert _subscribe(client, "https://93.184.216.34/hooks/catch/1/x").status_code == 201
 
 
@@ -108,8 +108,8 @@ def test_finished_job_is_delivered_to_matching_hooks_only(app, client, receiver)
     _subscribe(client, receiver.url + "/other-account", "job.completed", key=KEY_B)
     with app.app_context():
         record = add_job(get_ledger(), domain="acme.example")
-        assert dispatch(record) == 2
-        assert dispatch(record) == 0  # a second fan-out queues nothing new
+        assert fan_out(record) == 2
+        assert fan_out(record) == 0  # a second fan-out queues nothing new
     _run_deliveries(app)
 
     got = {r.path: r for r in receiver.wait_for(2)}
@@ -131,7 +131,7 @@ def test_hook_answered_410_is_removed(app, client, receiver):
         assert deliver(record.account_id, record.job_id, ref) == "gone"
         assert app.extensions["subscriptions"].get_hook(record.account_id, hook["id"]) is None
         # The next finished job goes nowhere.
-        assert dispatch(add_job(get_ledger(), domain="next.example")) == 0
+        assert fan_out(add_job(get_ledger(), domain="next.example")) == 0
     assert len(receiver.requests) == 1
 
 
@@ -180,7 +180,7 @@ def test_callback_body_is_what_perform_resume_expects(app, client, receiver):
             "logo_url": None,
         }
         assert ledger.finish(record)
-        dispatch(record)
+        fan_out(record)
     _run_deliveries(app)
 
     [callback] = receiver.wait_for(1)
@@ -211,7 +211,7 @@ def test_failed_job_callback_carries_the_error(app, receiver):
         pipe.execute()
         record.status, record.error = "failed", "the site could not be read"
         ledger.finish(record)
-        dispatch(record)
+        fan_out(record)
     _run_deliveries(app)
     body = receiver.wait_for(1)[0].json()
     assert (body["status"], body["error"]) == ("failed", "the site could not be read")

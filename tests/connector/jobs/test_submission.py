@@ -1,6 +1,7 @@
 """Exactly-once submission against a real simulator and a private Redis."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -118,12 +119,12 @@ def test_worker_waiter_records_the_brand(sim_app, pisim):
 def test_creates_beyond_the_gate_wait_and_a_full_gate_times_out_cleanly(app_config, pisim):
     app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
                       "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
-    gate = app.extensions["pi_create_gate"]
+    gate = app.extensions["pi_clients"].create_gate
     gate.acquire()  # another create holds the only slot
     try:
         with app.app_context(), pytest.raises(PiTimeout):
             submit_job(ACCOUNT, "brand_extraction", {"url": "https://gated.example"},
-                       origin="api", create_timeout=0.2)  # fmt: skip
+                       origin="api", deadline=time.monotonic() + 0.2)  # fmt: skip
     finally:
         gate.release()
     assert pisim.count("POST /api/v1/brands/extract") == 0

@@ -175,7 +175,7 @@ def test_record_finished_counts_the_job_and_feeds_time_to_result(client):
     count = value(text, "pic_time_to_result_seconds_count", **kind)
     under_30 = value(text, "pic_time_to_result_seconds_bucket", **kind, le="30.0")
     under_60 = value(text, "pic_time_to_result_seconds_bucket", **kind, le="60.0")
-    metrics.record_finished(record)
+    metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
     text = scrape(client)
     assert value(text, "pic_jobs_finished_total", **kind, status="completed") == finished + 1
     assert value(text, "pic_time_to_result_seconds_count", **kind) == count + 1

@@ -9,6 +9,7 @@ from connector import create_app
 from connector.delivery import signing as webhook_signing
 from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
+from tests.support.settings import replace_settings
 
 KEY = "pi_test_generic_api_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -148,7 +149,7 @@ def test_callback_is_signed_and_delivered_once(sim_app, pisim, receiver):
 def test_callback_answering_500_is_retried_then_recorded_failed(sim_app, pisim, receiver):
     from connector.delivery.dispatch import deliver, delivery_state
 
-    sim_app.config["CONNECTOR_DELIVERY_MAX_ATTEMPTS"] = 3
+    replace_settings(sim_app, delivery_max_attempts=3)
     receiver.answers = [(500, {})] * 3
     client = sim_app.test_client()
     body = {
@@ -170,8 +171,8 @@ def test_callback_answering_500_is_retried_then_recorded_failed(sim_app, pisim, 
             )
         )
         assert delivery_state(account, job_id, ref)["state"] == "retrying"
-        assert deliver(account, job_id, ref, 2) == "retry"
-        assert deliver(account, job_id, ref, 3) == "failed"
+        assert deliver(account, job_id, str(ref), 2) == "retry"
+        assert deliver(account, job_id, str(ref), 3) == "failed"
         assert delivery_state(account, job_id, ref)["state"] == "failed"
     assert len(receiver.requests) == 3
 
