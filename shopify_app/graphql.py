@@ -10,13 +10,16 @@ from typing import Any, Protocol
 
 import requests
 
+from connector.runtime.backoff import (
+    RETRY_AFTER,
+    SHOPIFY_BACKOFF,
+    backoff_delay,
+    parse_retry_after,
+)
 from shopify_app.errors import GraphQLError, ShopifyAuthError, ShopifyUnavailable
 from shopify_app.settings import ShopifySettings
 
 log = logging.getLogger(__name__)
-
-BASE_DELAY = 0.5
-MAX_DELAY = 10.0
 
 
 class TokenProvider(Protocol):
@@ -27,38 +30,38 @@ class TokenProvider(Protocol):
     def after_unauthorized(self, rejected: str) -> str: ...
 
 
-def retry_delay(
+def bucket_wait(
+    throttle: dict[str, Any], requested_cost: float | None, rand: Callable[[], float]
+) -> float | None:
+    """Return the seconds until the throttle bucket holds the query's cost, or None if unknown."""
+    restore = float(throttle.get("restoreRate") or 0)
+    if restore <= 0:
+        return None
+    available = float(throttle.get("currentlyAvailable") or 0)
+    need = float(
+        requested_cost if requested_cost is not None else throttle.get("maximumAvailable") or 0
+    )
+    base, cap = SHOPIFY_BACKOFF.base, SHOPIFY_BACKOFF.cap
+    # Wait exactly until the bucket holds the query's cost, never less than the base.
+    return min(cap, max(base, (need - available) / restore) + base * rand())
+
+
+def graphql_delay(
     attempt: int,
     *,
     retry_after: float | None = None,
     throttle: dict[str, Any] | None = None,
     requested_cost: float | None = None,
-    jitter: float = 0.0,
-    base: float = BASE_DELAY,
-    cap: float = MAX_DELAY,
+    rand: Callable[[], float] = random.random,
 ) -> float:
-    """Return the seconds to wait before attempt `attempt + 1` (pure: jitter is an input, 0..1)."""
-    if retry_after is not None and retry_after >= 0:
-        return min(cap, retry_after)
-    if throttle:
-        restore = float(throttle.get("restoreRate") or 0)
-        available = float(throttle.get("currentlyAvailable") or 0)
-        need = float(
-            requested_cost if requested_cost is not None else throttle.get("maximumAvailable") or 0
-        )
-        if restore > 0:
-            # Wait exactly until the bucket holds the query's cost, never less than the base.
-            return min(cap, max(base, (need - available) / restore) + base * jitter)
-    return min(cap, base * 2 ** max(0, attempt - 1) * (1 + jitter))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Return Retry-After in seconds (Shopify sends a number), or None."""
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
+    """Return the seconds to wait before attempt `attempt + 1` (pure: randomness is injected)."""
+    # Shopify's own Retry-After wins; a THROTTLED answer says when its bucket refills.
+    heeded = retry_after is not None and SHOPIFY_BACKOFF.heeds(retry_after)
+    if throttle and not heeded:
+        waited = bucket_wait(throttle, requested_cost, rand)
+        if waited is not None:
+            return waited
+    return backoff_delay(SHOPIFY_BACKOFF, attempt, server_wait=retry_after, rand=rand)
 
 
 def _throttled(body: dict[str, Any]) -> bool:
@@ -129,7 +132,7 @@ class AdminClient:
                 attempt -= 1
                 continue
             if response.status_code == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get(RETRY_AFTER))
                 self._pause(attempt, "HTTP 429", retry_after=retry_after)
                 continue
             if response.status_code >= 500:
@@ -169,6 +172,6 @@ class AdminClient:
             raise ShopifyUnavailable(
                 f"Admin GraphQL for {self.shop} still failing after {attempt} attempts ({reason})"
             )
-        delay = retry_delay(attempt, jitter=random.random(), **delay_args)
+        delay = graphql_delay(attempt, **delay_args)
         log.warning("Admin GraphQL %s for %s; retrying in %.2f s", reason, self.shop, delay)
         self.sleep(delay)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,13 @@ from connector.delivery import outbound
 from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
+from connector.runtime.backoff import (
+    DELIVERY_BACKOFF,
+    RETRY_AFTER,
+    backoff_delay,
+    header_value,
+    parse_retry_after,
+)
 from connector.runtime.logs import bound_request_id
 from connector.runtime.queues import DELIVER, get_queue
 
@@ -56,21 +62,6 @@ def register_delivery_kind(app: Flask, kind: str, handler: Handler) -> None:
     app.extensions.setdefault("delivery_kinds", {})[kind] = handler
 
 
-def backoff_delay(
-    attempt: int,
-    *,
-    retry_after: float | None = None,
-    base: float = 2.0,
-    cap: float = 600.0,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Return the wait before retry `attempt` (1-based): server's word, else jittered doubling."""
-    if retry_after is not None and retry_after > 0:
-        return min(float(retry_after), cap)
-    ceiling = min(cap, base * 2 ** (attempt - 1))
-    return ceiling / 2 + rand() * ceiling / 2
-
-
 def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Outcome:
     """Classify an HTTP answer from a delivery target."""
     if 200 <= status < 300:
@@ -78,10 +69,7 @@ def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Ou
     if status == 410:
         return Outcome(GONE, "410 Gone")
     if status == 429 or status == 408 or status >= 500:
-        retry_after = None
-        raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-        if raw and raw.strip().isdigit():
-            retry_after = float(raw.strip())
+        retry_after = parse_retry_after(header_value(headers, RETRY_AFTER))
         return Outcome(RETRY, f"HTTP {status}", retry_after)
     if 300 <= status < 400:
         return Outcome(FAILED, f"HTTP {status}: redirects are not followed")
@@ -219,7 +207,7 @@ def _attempt(
     if final == GONE and target.hook_id:
         current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
     if final == RETRY:
-        delay = backoff_delay(attempt, retry_after=outcome.retry_after)
+        delay = backoff_delay(DELIVERY_BACKOFF, attempt, server_wait=outcome.retry_after)
         enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
     elif ref.subscriber_id is not None:
         # Delivered or given up: the subscriber's secret is no longer needed.

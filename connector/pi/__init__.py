@@ -26,7 +26,7 @@ from connector.pi.results import (
     resolve_image_url,
     sanitize_error_log,
 )
-from connector.pi.retry import retry_delay, should_retry
+from connector.pi.retry import should_retry
 from connector.pi.validation import (
     ASPECT_RATIOS,
     MAX_CLIENT_REFERENCE_ID_CHARS,
@@ -74,7 +74,6 @@ __all__ = [
     "normalize_brand_url",
     "resolve_brand_id",
     "resolve_image_url",
-    "retry_delay",
     "sanitize_error_log",
     "should_retry",
     "validate_brand_input",

@@ -15,7 +15,7 @@ from connector.pi.errors import (
     PiServerError,
 )
 from connector.pi.results import BrandPage, Job
-from connector.pi.retry import RETRYABLE_STATUSES, retry_delay
+from connector.pi.retry import RETRYABLE_STATUSES
 from connector.pi.transport import Transport, deadline_error
 from connector.pi.validation import (
     UUID_RE,
@@ -23,6 +23,7 @@ from connector.pi.validation import (
     validate_generation_input,
     validate_uuid,
 )
+from connector.runtime.backoff import backoff_delay
 
 log = logging.getLogger("connector.pi")
 
@@ -183,10 +184,7 @@ class PiClient(Transport):
                 if exc.status is not None and exc.status not in RETRYABLE_STATUSES:
                     raise
                 last_error = exc
-                wait_headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-                delay = retry_delay(
-                    failures, headers=wait_headers, base=self._backoff_base, cap=self._backoff_cap
-                )
+                delay = backoff_delay(self._backoff, failures, server_wait=exc.retry_after)
                 if seconds < 1 or self._clock() + delay >= deadline:
                     break
                 self._sleep(delay)

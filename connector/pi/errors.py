@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import requests
 
-from connector.pi.retry import server_wait
-
-if TYPE_CHECKING:
-    from connector.pi.results import Job
+from connector.pi.wait_headers import server_wait
 
 log = logging.getLogger("connector.pi")
 
@@ -120,10 +117,26 @@ class PiServerError(PiAPIError):
     """Pi failed (5xx) or answered with a status the client does not expect."""
 
 
+class FailedJob(Protocol):
+    """What PiJobFailed reads from a results.Job, described here so errors imports no client."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+    @property
+    def error_log(self) -> str | None: ...
+
+    @property
+    def request_id(self) -> str | None: ...
+
+
 class PiJobFailed(PiError):
     """A Pi job ended in the `failed` state."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: FailedJob) -> None:
         self.job = job
         self.job_id = job.job_id
         code = job.payload.get("failure_code") if isinstance(job.payload, dict) else None

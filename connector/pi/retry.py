@@ -1,18 +1,15 @@
-"""Decide whether a failed Pi call may be repeated, and how long to wait first."""
+"""Decide whether a failed Pi call may be repeated."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterator
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from connector.pi.errors import PiConnectionError
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# A server-given wait is honoured up to this many seconds (or the backoff cap, if larger).
-SERVER_WAIT_CEILING = 30.0
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -57,9 +54,7 @@ def _is_transport_error(exc: BaseException) -> bool:
     exc = _unwrap(exc)
     if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.ConnectionError):
         return not isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError)
-    # The client's own transport errors, e.g. a deadline that ran out (imported late: cycle).
-    from connector.pi.errors import PiConnectionError
-
+    # The client's own transport errors, e.g. a deadline that ran out.
     return isinstance(exc, PiConnectionError)
 
 
@@ -85,58 +80,3 @@ def should_retry(
         return False
     # Without an Idempotency-Key a 5xx POST may already have created a job: the caller decides.
     return repeatable
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Return a header value looked up without regard to case."""
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
-
-
-def server_wait(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """Return the seconds the server asked to wait (Retry-After, else X-RateLimit-Reset)."""
-    if not headers:
-        return None
-    retry_after = _header(headers, "Retry-After")
-    if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after.strip()))
-        except ValueError:
-            pass
-        try:  # RFC 9110 also allows an HTTP date.
-            when = parsedate_to_datetime(retry_after).timestamp()
-            return max(0.0, when - (time.time() if now is None else now))
-        except (TypeError, ValueError, IndexError):
-            pass
-    reset = _header(headers, "X-RateLimit-Reset")
-    if reset is not None:
-        try:
-            reset_at = float(reset.strip())
-        except ValueError:
-            return None
-        if reset_at > 1e11:  # Unkey reports milliseconds in places; Pi documents seconds.
-            reset_at /= 1000.0
-        return max(0.0, reset_at - (time.time() if now is None else now))
-    return None
-
-
-def retry_delay(
-    attempt: int,
-    *,
-    headers: Mapping[str, str] | None = None,
-    now: float | None = None,
-    base: float = 0.5,
-    cap: float = 8.0,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Return the seconds to sleep before retry number `attempt` (0-based)."""
-    waited = server_wait(headers, now)
-    # A reset already in the past says nothing useful: fall back to backoff then.
-    if waited is not None and waited > 0:
-        # Honour the server, but never let a bogus header park a worker for an hour.
-        return min(waited, max(cap, SERVER_WAIT_CEILING))
-    # Full jitter spreads retries from many clients instead of syncing them.
-    return rand() * min(cap, base * 2**attempt)

@@ -6,15 +6,17 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
 
 from connector.pi.errors import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
-from connector.pi.retry import retry_delay, should_retry
+from connector.pi.retry import should_retry
 from connector.runtime import metrics
+from connector.runtime.backoff import PI_BACKOFF, RETRY_AFTER, backoff_delay, parse_retry_after
 
 log = logging.getLogger("connector.pi")
 
@@ -55,8 +57,8 @@ class Transport:
         timeout: float = 10.0,
         max_retries: int = 3,
         session: requests.Session | None = None,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
+        backoff_base: float = PI_BACKOFF.base,
+        backoff_cap: float = PI_BACKOFF.cap,
         connect_timeout: float = 3.05,
         long_poll_margin: float = 5.0,
         _sleep: Callable[[float], None] = time.sleep,
@@ -74,8 +76,11 @@ class Transport:
         self._timeout = _non_negative("timeout", timeout, positive=True)
         self._connect_timeout = _non_negative("connect_timeout", connect_timeout, positive=True)
         self._long_poll_margin = _non_negative("long_poll_margin", long_poll_margin)
-        self._backoff_base = _non_negative("backoff_base", backoff_base)
-        self._backoff_cap = _non_negative("backoff_cap", backoff_cap)
+        self._backoff = replace(
+            PI_BACKOFF,
+            base=_non_negative("backoff_base", backoff_base),
+            cap=_non_negative("backoff_cap", backoff_cap),
+        )
         self._max_retries = max_retries
         # Accept the root with or without the /api/v1 prefix; routes are always under it.
         root = base_url.rstrip("/").removesuffix("/api/v1")
@@ -138,7 +143,7 @@ class Transport:
                     raise error or deadline_error()
                 timeout = (min(self._connect_timeout, remaining), min(read, remaining))
             status: int | None = None
-            wait_headers: Mapping[str, str] | None = None
+            waited: float | None = None
             try:
                 response = self._session.request(
                     method,
@@ -160,12 +165,13 @@ class Transport:
                 if 200 <= status < 300:
                     return _json_body(response), response.headers.get("X-Request-Id")
                 error = map_error(response)
-                retry_after = response.headers.get("Retry-After")
-                # X-RateLimit-Reset rides on every response; only a 429 means "wait for it".
-                if status == 429:
-                    wait_headers = response.headers
-                elif retry_after:
-                    wait_headers = {"Retry-After": retry_after}
+                # X-RateLimit-Reset rides on every response; only a 429 (whose error read it)
+                # means "wait for it". Any other status is heeded through Retry-After alone.
+                waited = (
+                    error.retry_after
+                    if status == 429
+                    else parse_retry_after(response.headers.get(RETRY_AFTER))
+                )
             if not should_retry(
                 method=method,
                 attempt=attempt,
@@ -175,9 +181,7 @@ class Transport:
                 idempotent_post=idempotent_post,
             ):
                 raise error
-            delay = retry_delay(
-                attempt, headers=wait_headers, base=self._backoff_base, cap=self._backoff_cap
-            )
+            delay = backoff_delay(self._backoff, attempt, server_wait=waited)
             if deadline is not None and self._clock() + delay >= deadline:
                 raise error
             log.info("pi retry %s %s in %.2fs (attempt %d)", method, url, delay, attempt + 1)

@@ -9,8 +9,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from connector.pisim.controls import Controls
 from connector.pisim.envelopes import Reply, accepted, error, success
 from connector.pisim.jobs import (
     AD,
@@ -22,6 +23,7 @@ from connector.pisim.jobs import (
     brand_magic,
     prompt_magic,
 )
+from connector.pisim.state import Store
 from connector.pisim.validation import (
     UUID_RE,
     parse_brand_fields,
@@ -34,10 +36,15 @@ from connector.pisim.validation import (
 if TYPE_CHECKING:
     from email.message import Message
 
-    from connector.pisim.app import PiSim
-
 _BRAND_RESULT_RE = re.compile(r"^brands/([0-9a-fA-F-]{36})$")
 POLL_INTERVAL = 1.0  # Pi's long-poll re-reads the job every 1000 ms
+
+
+class SimulatedPi(Protocol):
+    """What a handler reads from the simulator (app.PiSim): its tables and its controls."""
+
+    store: Store
+    controls: Controls
 
 
 @dataclass
@@ -63,7 +70,7 @@ def _json_body(req: Request) -> tuple[Any, Reply | None]:
 
 
 def _new_job(
-    sim: PiSim,
+    sim: SimulatedPi,
     org_id: str,
     job_type: str,
     magic: Magic,
@@ -89,7 +96,9 @@ def _new_job(
     return job
 
 
-def create_brand(sim: PiSim, req: Request, org_id: str, *, trigger_fail: bool = False) -> Reply:
+def create_brand(
+    sim: SimulatedPi, req: Request, org_id: str, *, trigger_fail: bool = False
+) -> Reply:
     """POST /brands/extract: validate, queue a brand_extraction job (no Idempotency-Key)."""
     body, bad = _json_body(req)
     if bad:
@@ -136,7 +145,13 @@ def _generation_input(clean: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_generation(
-    sim: PiSim, req: Request, org_id: str, *, job_type: str, scope: str, trigger_fail: bool = False
+    sim: SimulatedPi,
+    req: Request,
+    org_id: str,
+    *,
+    job_type: str,
+    scope: str,
+    trigger_fail: bool = False,
 ) -> Reply:
     """POST an image or campaign job, honouring Idempotency-Key per org and scope."""
     body, bad = _json_body(req)
@@ -177,12 +192,12 @@ def create_generation(
     return reply
 
 
-def create_ad(sim: PiSim, req: Request, org_id: str, **kwargs: Any) -> Reply:
+def create_ad(sim: SimulatedPi, req: Request, org_id: str, **kwargs: Any) -> Reply:
     """POST /images/generations and /ads/generate."""
     return create_generation(sim, req, org_id, job_type=AD, scope="ads_generate", **kwargs)
 
 
-def create_campaign(sim: PiSim, req: Request, org_id: str, **kwargs: Any) -> Reply:
+def create_campaign(sim: SimulatedPi, req: Request, org_id: str, **kwargs: Any) -> Reply:
     """POST /campaigns/generate and /images/campaigns."""
     return create_generation(
         sim, req, org_id, job_type=CAMPAIGN, scope="campaigns_generate", **kwargs
@@ -200,7 +215,7 @@ def _project(row: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, A
     return view
 
 
-def _read_job(sim: PiSim, job_id: str, org_id: str, fields: tuple[str, ...] | None):
+def _read_job(sim: SimulatedPi, job_id: str, org_id: str, fields: tuple[str, ...] | None):
     """Return the (projected) row if the job exists for this org; None means 404."""
     found = sim.store.lookup(job_id)
     if found is None:
@@ -210,7 +225,9 @@ def _read_job(sim: PiSim, job_id: str, org_id: str, fields: tuple[str, ...] | No
     return view if view.get("org_id") == org_id else None
 
 
-def _decorate(sim: PiSim, view: dict[str, Any], org_id: str, expand: str | None) -> dict[str, Any]:
+def _decorate(
+    sim: SimulatedPi, view: dict[str, Any], org_id: str, expand: str | None
+) -> dict[str, Any]:
     """Add job_result and expansions to a full job row."""
     data = dict(view)
     payload = dict(data.get("payload") or {})
@@ -238,7 +255,7 @@ def _decorate(sim: PiSim, view: dict[str, Any], org_id: str, expand: str | None)
     return data
 
 
-def get_job(sim: PiSim, req: Request, org_id: str) -> Reply:
+def get_job(sim: SimulatedPi, req: Request, org_id: str) -> Reply:
     """GET /jobs/:id with Pi's query rules, traps and long-poll."""
     job_id = req.params["id"]
     if not UUID_RE.match(job_id):
@@ -266,7 +283,7 @@ def get_job(sim: PiSim, req: Request, org_id: str) -> Reply:
 
 
 def _long_poll(
-    sim: PiSim,
+    sim: SimulatedPi,
     job_id: str,
     org_id: str,
     fields: tuple[str, ...] | None,
@@ -300,7 +317,7 @@ _BRAND_FIELDS_OK = frozenset(
 
 
 def _brand_view(
-    sim: PiSim, row: dict[str, Any], latest_job: bool, fields: tuple[str, ...] | None
+    sim: SimulatedPi, row: dict[str, Any], latest_job: bool, fields: tuple[str, ...] | None
 ) -> dict[str, Any]:
     if latest_job:
         row["latest_job"] = sim.store.latest_job(row["id"])
@@ -311,7 +328,7 @@ def _brand_view(
     return row
 
 
-def list_brands(sim: PiSim, req: Request, org_id: str) -> Reply:
+def list_brands(sim: SimulatedPi, req: Request, org_id: str) -> Reply:
     """GET /brands: the org's brands, newest first, with query/limit/offset."""
     query = parse_brand_list_query(req.query)
     if query is None:
@@ -327,7 +344,7 @@ def list_brands(sim: PiSim, req: Request, org_id: str) -> Reply:
     return success("list", data)
 
 
-def get_brand(sim: PiSim, req: Request, org_id: str) -> Reply:
+def get_brand(sim: SimulatedPi, req: Request, org_id: str) -> Reply:
     """GET /brands/:id: 404 for a missing brand and for another org's."""
     brand_id = req.params["id"]
     if not UUID_RE.match(brand_id):

@@ -102,6 +102,11 @@ class PiSim:
             return error(429, "unkey_rate_limited", headers=limit_headers)
         req.params = params
         reply = handler(self, req, org_id, **({"trigger_fail": True} if trigger_fail else {}))
+        delay = self.controls.config.create_seconds
+        # The job is written first, as on Pi: a client that gives up meanwhile leaves it behind.
+        # Only this request's thread waits; the server answers others meanwhile.
+        if delay > 0 and handler in CREATE_HANDLERS and not req.sleep(delay):
+            return Reply(0, None, drop=True)
         # Unkey's ratelimit data rides on every answer while a limit is configured.
         reply.headers = {**limit_headers, **reply.headers}
         return reply

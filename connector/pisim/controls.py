@@ -24,6 +24,8 @@ class Config:
     error_every: int = 0
     error_status: int = 500
     hang_seconds: float = 120.0
+    # A slower Pi: every create answers this long after it wrote its job.
+    create_seconds: float = 0.0
 
     def updated(self, values: dict[str, Any]) -> Config:
         """Return a copy with values applied; raise ValueError naming a bad one."""
@@ -44,7 +46,7 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValueError(f"{name} must be a number")
-    if name in ("job_seconds", "image_seconds", "hang_seconds"):
+    if name in ("job_seconds", "image_seconds", "hang_seconds", "create_seconds"):
         if value < 0:
             raise ValueError(f"{name} must be zero or more")
         return float(value)

@@ -243,6 +243,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--hang-seconds", type=number, default=120.0, help="how long 'hang' jobs stall GET /jobs"
     )
+    parser.add_argument(
+        "--create-seconds", type=number, default=0.0, help="how long each create takes to answer"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -265,4 +268,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_every=args.error_every,
         error_status=args.error_status,
         hang_seconds=args.hang_seconds,
+        create_seconds=args.create_seconds,
     )

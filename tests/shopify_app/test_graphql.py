@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from connector.runtime.backoff import parse_retry_after
 from shopify_app import queries as operations
 from shopify_app.errors import GraphQLError, ShopifyUnavailable, UserErrors
-from shopify_app.graphql import AdminClient, parse_retry_after, retry_delay
+from shopify_app.graphql import AdminClient, graphql_delay
 from shopify_app.settings import get_shopify_settings
 from tests.shopify_app.conftest import install
 from tests.shopify_app.helpers import SHOP
@@ -43,23 +44,28 @@ def admin(shop_client, shop_app, fake_shopify):
 # --- the pure backoff function ------------------------------------------------------------
 
 
-def test_retry_delay_honours_retry_after_capped():
-    assert retry_delay(1, retry_after=2.0) == 2.0
-    assert retry_delay(1, retry_after=0.0) == 0.0
-    assert retry_delay(1, retry_after=600.0) == 10.0
+def no_jitter() -> float:
+    return 0.0
 
 
-def test_retry_delay_waits_until_the_bucket_holds_the_query_cost():
+def test_graphql_delay_honours_retry_after_capped():
+    assert graphql_delay(1, retry_after=2.0) == 2.0
+    assert graphql_delay(1, retry_after=0.0) == 0.0
+    assert graphql_delay(1, retry_after=600.0) == 10.0
+
+
+def test_graphql_delay_waits_until_the_bucket_holds_the_query_cost():
     throttle = {"maximumAvailable": 2000.0, "currentlyAvailable": 100.0, "restoreRate": 100.0}
-    assert retry_delay(1, throttle=throttle, requested_cost=400) == pytest.approx(3.0)
-    assert retry_delay(1, throttle=throttle, requested_cost=50) == 0.5  # never below the base
-    assert retry_delay(1, throttle=throttle, requested_cost=50_000) == 10.0
+    bucket = {"throttle": throttle, "rand": no_jitter}
+    assert graphql_delay(1, requested_cost=400, **bucket) == pytest.approx(3.0)
+    assert graphql_delay(1, requested_cost=50, **bucket) == 0.5  # never below the base
+    assert graphql_delay(1, requested_cost=50_000, **bucket) == 10.0
 
 
-def test_retry_delay_grows_exponentially_with_jitter_and_cap():
-    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
-    assert retry_delay(2, jitter=0.5) == 1.5
-    assert retry_delay(30) == 10.0
+def test_graphql_delay_grows_exponentially_with_jitter_and_cap():
+    assert [graphql_delay(n, rand=no_jitter) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert graphql_delay(2, rand=lambda: 0.5) == 1.5
+    assert graphql_delay(30, rand=no_jitter) == 10.0
 
 
 def test_parse_retry_after():

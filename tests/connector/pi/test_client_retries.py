@@ -46,7 +46,7 @@ def test_retries_get_on_429_with_retry_after(client, rsps, fake_time):
 
 
 def test_retries_get_on_429_with_ratelimit_reset(client, rsps, fake_time, monkeypatch):
-    monkeypatch.setattr("connector.pi.retry.time.time", lambda: 5000.0)
+    monkeypatch.setattr("connector.pi.wait_headers.time.time", lambda: 5000.0)
     rsps.get(
         JOB_URL,
         status=429,
@@ -61,7 +61,7 @@ def test_retries_get_on_429_with_ratelimit_reset(client, rsps, fake_time, monkey
 def test_ratelimit_reset_on_a_5xx_does_not_stretch_the_backoff(
     client, rsps, fake_time, monkeypatch
 ):
-    monkeypatch.setattr("connector.pi.retry.time.time", lambda: 5000.0)
+    monkeypatch.setattr("connector.pi.wait_headers.time.time", lambda: 5000.0)
     rsps.get(
         JOB_URL,
         status=500,

@@ -119,7 +119,7 @@ def test_rate_limited_reads_retry_after():
 
 
 def test_rate_limited_falls_back_to_ratelimit_reset(monkeypatch):
-    monkeypatch.setattr("connector.pi.retry.time.time", lambda: 1_000.0)
+    monkeypatch.setattr("connector.pi.wait_headers.time.time", lambda: 1_000.0)
     response = make_response(
         429, envelope("rate_limit_error", "unkey_rate_limited"), {"X-RateLimit-Reset": "1012"}
     )

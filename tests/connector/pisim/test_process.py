@@ -12,7 +12,16 @@ from tests.support.pisim import start_simulator
 
 
 def test_cli_flags_apply_and_sigterm_stops_cleanly():
-    proc = start_simulator("--job-seconds", "9", "--long-poll", "poll", "--rate-limit-every", "5")
+    proc = start_simulator(
+        "--job-seconds",
+        "9",
+        "--long-poll",
+        "poll",
+        "--rate-limit-every",
+        "5",
+        "--create-seconds",
+        "0.5",
+    )
     try:
         assert f"pisim listening on {proc.base_url}" in proc.output()
         config = proc.simulator.config()
@@ -21,6 +30,7 @@ def test_cli_flags_apply_and_sigterm_stops_cleanly():
             "poll",
             5,
         )
+        assert config["create_seconds"] == 0.5
         proc.kill(signal.SIGTERM)
         assert proc.proc.wait(timeout=5) == 0
     finally:
