@@ -14,6 +14,7 @@ from connector.auth import Account
 from connector.config import get_settings
 from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
+from connector.jobs.idempotency import Claim
 from connector.jobs.pi_clients import get_pi_clients
 from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
 from connector.pi import validation
@@ -114,30 +115,20 @@ def submit_job(
     if deadline is None:
         deadline = time.monotonic() + get_settings().pi_timeout
     body, basis = normalize(kind, payload)
-    ext = current_app.extensions
-    ledger, idem, subs = get_ledger(), ext["idempotency"], ext["subscriptions"]
+    idem = current_app.extensions["idempotency"]
     claim = idem.claim(
         account.account_id, kind, body, explicit=idempotency_key, basis=basis, deadline=deadline
     )
-
     if claim.outcome == "existing":
-        record = ledger.get(account.account_id, claim.job_id)
+        record = get_ledger().get(account.account_id, claim.job_id)
         if record is not None:
-            if subscribers:
-                pipe = ledger.redis.pipeline()
-                for subscriber in subscribers:
-                    subs.add(pipe, account.account_id, record.job_id, subscriber)
-                pipe.execute()
-                # Re-read: the tracker may have finished (and fanned out) before the add.
-                fan_out(ledger.get(account.account_id, record.job_id) or record)
+            _subscribe_late(record, subscribers)
             return Submission(record, created=False)
-
     try:
         job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
     except BaseException:
         idem.release(claim)
         raise
-
     now = time.time()
     record = JobRecord(
         job_id=job_id,
@@ -151,18 +142,35 @@ def submit_job(
         created_at=now,
         updated_at=now,
     )
-    secrets_box = ext["secrets"]
-    pipe = ledger.redis.pipeline(transaction=True)
-    ledger.create(
-        record,
-        pipe,
-        extra={"api_key": secrets_box.encrypt(account.api_key), "idem": claim.redis_key},
-    )
-    remember_encrypted_field(
-        ledger.store, ledger.job_key(account.account_id, job_id), "api_key", pipe
-    )
-    idem.bind(pipe, claim, job_id)
-    for subscriber in subscribers:
-        subs.add(pipe, account.account_id, job_id, subscriber)
-    pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
+    _record_submitted(record, account, claim, subscribers)
     return Submission(record, created=True)
+
+
+def _subscribe_late(record: JobRecord, subscribers: Sequence[Subscriber]) -> None:
+    """Attach subscribers to a job that already exists, delivering at once if it ended."""
+    if not subscribers:
+        return
+    ledger, subs = get_ledger(), current_app.extensions["subscriptions"]
+    pipe = ledger.redis.pipeline()
+    for subscriber in subscribers:
+        subs.add(pipe, record.account_id, record.job_id, subscriber)
+    pipe.execute()
+    # Re-read: the tracker may have finished (and fanned out) before the add.
+    fan_out(ledger.get(record.account_id, record.job_id) or record)
+
+
+def _record_submitted(
+    record: JobRecord, account: Account, claim: Claim, subscribers: Sequence[Subscriber]
+) -> None:
+    """Write the job, its sealed key, its idempotency binding and subscribers in one go."""
+    ext = current_app.extensions
+    ledger, subs = get_ledger(), ext["subscriptions"]
+    pipe = ledger.redis.pipeline(transaction=True)
+    sealed = ext["secrets"].encrypt(account.api_key)
+    ledger.create(record, pipe, extra={"api_key": sealed, "idem": claim.redis_key})
+    job_key = ledger.job_key(record.account_id, record.job_id)
+    remember_encrypted_field(ledger.store, job_key, "api_key", pipe)
+    ext["idempotency"].bind(pipe, claim, record.job_id)
+    for subscriber in subscribers:
+        subs.add(pipe, record.account_id, record.job_id, subscriber)
+    pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from connector.ledger import JobRecord, Ledger
+from connector.ledger import JobKind, JobRecord, JobStatus, Ledger
 from connector.runtime.redis_store import Store
 
 
@@ -112,3 +112,34 @@ def test_erase_origin_deletes_records_and_index_entries(ledger):
     assert [r.job_id for r in ledger.list_jobs("acct-a")] == [keep.job_id]
     assert ledger.list_brands("acct-a") == []
     assert not list(ledger.redis.scan_iter(match="*shop-1*"))
+
+
+def test_kind_and_status_are_enums_that_compare_as_their_names(ledger):
+    record = make(status="processing")
+    ledger.create(record)
+    loaded = ledger.get("acct-a", record.job_id)
+    assert loaded.kind is JobKind.BRAND_EXTRACTION and loaded.kind == "brand_extraction"
+    assert loaded.status is JobStatus.PROCESSING
+    with pytest.raises(ValueError):
+        make(kind="video_render")
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "events"),
+    [
+        ("brand_extraction", "completed", ("job.completed", "brand.extracted")),
+        ("image_generation", "completed", ("job.completed",)),
+        ("campaign_render", "failed", ("job.failed",)),
+        ("brand_extraction", "processing", ()),
+    ],
+)
+def test_a_job_raises_its_events_once_it_has_ended(kind, status, events):
+    assert make(kind=kind, status=status).events == events
+
+
+def test_the_domain_is_a_bare_host_from_the_brand_else_from_the_submitted_url():
+    assert make().domain == "acme.example"
+    assert make(brand={"domain": "brand.example"}).domain == "brand.example"
+    # Records stored before domains were kept bare held the submitted URL.
+    assert make(brand={"domain": "https://www.Legacy.example/x"}).domain == "legacy.example"
+    assert make(kind="image_generation").domain is None
