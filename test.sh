@@ -9,6 +9,7 @@ if command -v npm >/dev/null 2>&1 && [ -f zapier_app/integration/package-lock.js
   (cd zapier_app/integration && npm ci --no-audit --no-fund --loglevel=error)
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layer contracts in pyproject.toml (ARCHITECTURE.md)
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

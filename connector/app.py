@@ -18,7 +18,7 @@ from connector.ledger import Ledger
 from connector.runtime import logs
 from connector.runtime.metrics import Metrics
 from connector.runtime.queues import ALL_QUEUES
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, parse_keys
 from connector.web import api_v1, openapi, ops
 
@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_collaborators(app: Flask, settings: Settings) -> None:
     """Attach the store, secrets, ledger, idempotency, subscriptions and metrics to the app."""
-    store = Store(
+    store = RedisStore(
         settings.redis_url, settings.key_prefix, max_connections=settings.redis_max_connections
     )
     store.init_app(app)

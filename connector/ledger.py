@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 
 from connector.pi.validation import PiInputError, brand_domain
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 
 
 class JobKind(StrEnum):
@@ -192,7 +192,7 @@ class JobRecord:
 class Ledger:
     """Read and write job records and their indexes in Redis."""
 
-    def __init__(self, store: Store, retention_days: float = 30) -> None:
+    def __init__(self, store: RedisStore, retention_days: float = 30) -> None:
         self.store = store
         self.redis = store.redis
         self.retention = int(retention_days * 86400)

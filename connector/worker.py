@@ -22,9 +22,9 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from connector.config import get_settings
-from connector.jobs.tracker import Tracker
+from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, get_queue
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def build_worker(
     cls: type[Worker] | None = None,
 ) -> Worker:
     """Return a worker listening on the connector's queues with the app attached."""
-    store: Store = app.extensions["store"]
+    store: RedisStore = app.extensions["store"]
     settings = get_settings(app)
     cls = cls or (ConnectorSimpleWorker if simple else ConnectorWorker)
     worker = cls(
@@ -138,8 +138,16 @@ class WorkerProcess:
         self._spawn(self._schedule, "pic-rq-scheduler")
         for n in range(self.threads):
             self._spawn(self._work, f"pic-rq-{n}")
+        settings = self.settings
+        bound = readoption_bound(
+            self.tracker.lease_seconds, self.tracker.scan_seconds, settings.tracker_poll_seconds
+        )
         log.info(
-            "worker up: tracker capacity %s, %s RQ threads", self.tracker.capacity, self.threads
+            "worker up: tracker capacity %s, %s RQ threads; a dead worker's jobs are followed "
+            "again within %.0f s",
+            self.tracker.capacity,
+            self.threads,
+            bound,
         )
         while not self.stopping.wait(1.0):
             pass
@@ -176,7 +184,7 @@ class WorkerProcess:
 
     def _schedule(self) -> None:
         """Move due retries and delayed tasks onto their queues (one scheduler per deployment)."""
-        store: Store = self.app.extensions["store"]
+        store: RedisStore = self.app.extensions["store"]
         scheduler = RQScheduler(list(ALL_QUEUES), connection=store.redis)
         while not self.stopping.wait(SCHEDULER_INTERVAL):
             try:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify, make_response, render_template, request, url_for
 
 from connector.errors import Unauthorized, UpstreamError
-from connector.ledger import iso
+from connector.ledger import BRAND_FIELDS, iso
 from shopify_app.blueprint import bp
 from shopify_app.errors import TokenError
 from shopify_app.install import finish_install
@@ -16,8 +16,6 @@ from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction
 from shopify_app.tokens import exchange_session_token
 from shopify_app.verify import require_shop, session_shop
-
-BRAND_KEYS = ("brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
 
 
 def brand_view(shop: str) -> dict[str, Any]:
@@ -30,7 +28,8 @@ def brand_view(shop: str) -> dict[str, Any]:
         "job_id": config["job_id"],
         "brand_id": config["brand_id"],
     }
-    view.update({k: brand.get(k) for k in BRAND_KEYS})
+    # brand_id comes from the shop config itself; the other brand fields from its summary.
+    view.update({k: brand.get(k) for k in BRAND_FIELDS if k != "brand_id"})
     view["error"] = config["last_error"]
     view["metafield_error"] = config["metafield_error"]
     view["last_extracted_at"] = iso(config["last_extracted_at"])

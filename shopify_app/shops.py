@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, remember_encrypted_field
 
 STATE_TTL = 600  # the merchant has ten minutes to approve the install
@@ -60,7 +60,7 @@ class ShopRecord:
 class ShopStore:
     """Read and write every Redis key of a shop, all under one hash-tagged prefix."""
 
-    def __init__(self, store: Store, box: SecretBox) -> None:
+    def __init__(self, store: RedisStore, box: SecretBox) -> None:
         self.store = store
         self.redis = store.redis
         self.box = box

@@ -15,7 +15,7 @@ from connector.errors import ApiError, pi_error_to_api
 from connector.ledger import get_ledger
 from connector.pi import PiError, PiInputError
 from connector.runtime.queues import SHOPIFY, get_queue
-from connector.runtime.redis_store import get_store
+from connector.runtime.redis_store import get_redis_store
 from shopify_app import queries as operations
 from shopify_app.errors import ShopifyError, ShopNotInstalled, UserErrors
 from shopify_app.graphql import AdminClient
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 UNINSTALL_TOPIC = "APP_UNINSTALLED"
 RETRY = Retry(max=3, interval=[10, 30, 90])
-RUNNING = ("queued", "running")
 
 
 def admin_client(
@@ -41,7 +40,7 @@ def admin_client(
 
 def enqueue(shop: str, func, *args: Any, pending: bool = True, **options: Any) -> str:
     """Put a shop task on the Shopify queue; `pending` work is dropped on uninstall."""
-    queue = get_queue(get_store(), SHOPIFY)
+    queue = get_queue(get_redis_store(), SHOPIFY)
     # No results are kept: a finished job must not leave the shop's domain behind in Redis.
     options.setdefault("result_ttl", 0)
     options.setdefault("failure_ttl", 86400)
@@ -176,7 +175,7 @@ def register_uninstall_webhook(shop: str, install_id: str, *, max_attempts: int 
 
 def drop_pending_work(shop: str, shops: ShopStore) -> int:
     """Cancel the shop's queued RQ jobs and stop its running ones; return how many were touched."""
-    store = get_store()
+    store = get_redis_store()
     current = get_current_job()
     count = 0
     for job_id in shops.rq_jobs(shop):

@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import jsonify, request
 
 from connector.errors import BadRequest, Unauthorized
-from connector.runtime.redis_store import get_store
+from connector.runtime.redis_store import get_redis_store
 from shopify_app import tasks
 from shopify_app.blueprint import bp
 from shopify_app.settings import get_shopify_settings
@@ -37,7 +37,7 @@ def parse_triggered_at(value: str | None) -> float | None:
 
 def _dedupe_key(webhook_id: str) -> str:
     # Keyed by the delivery id only, so no key names the shop once it is erased.
-    return get_store().key("shopify", "webhook", webhook_id)
+    return get_redis_store().key("shopify", "webhook", webhook_id)
 
 
 @bp.post("/webhooks")
@@ -63,7 +63,7 @@ def receive_webhook():
     if topic not in TOPICS:
         return jsonify({"status": "ignored", "topic": topic})
 
-    redis = get_store().redis
+    redis = get_redis_store().redis
     key = _dedupe_key(webhook_id)
     if not redis.set(key, "1", nx=True, ex=DEDUPE_TTL):
         return jsonify({"status": "duplicate"})

@@ -148,9 +148,7 @@ def deliver(account_id: str, job_id: str, ref_text: str, attempt: int = 1) -> st
     """RQ task: make one delivery attempt and schedule the next one if it may help."""
     ref = DeliveryRef.parse(ref_text)
     ledger = get_ledger()
-    redis = ledger.redis
-    state_key = _state_key(account_id, job_id, ref)
-    if redis.hget(state_key, "state") in (DELIVERED.encode(), GONE.encode()):
+    if delivery_state(account_id, job_id, ref).get("state") in (DELIVERED, GONE):
         metrics.record_delivery("unknown", SKIPPED)
         return "already-done"
     record = ledger.get(account_id, job_id)

@@ -120,7 +120,7 @@ def _refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     return "non-public"
 
 
-def _check(url: str, *, allow_private: bool, resolver: Resolver | None) -> _Target:
+def _checked_target(url: str, *, allow_private: bool, resolver: Resolver | None) -> _Target:
     """Validate a URL and every address its host stands for."""
     if not isinstance(url, str) or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
         raise TargetRefused("URL is not a string or contains whitespace or control characters")
@@ -172,13 +172,13 @@ def check_target_url(
     url: str, *, allow_private: bool, resolver: Resolver | None = None
 ) -> list[IPAddress]:
     """Refuse a URL that is not a public http(s) target; return the addresses checked."""
-    return _check(url, allow_private=allow_private, resolver=resolver).addresses
+    return _checked_target(url, allow_private=allow_private, resolver=resolver).addresses
 
 
 def screen_target_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
     """Refuse a target that is unsafe now; leave names that do not resolve yet to delivery."""
     try:
-        _check(url, allow_private=allow_private, resolver=resolver)
+        check_target_url(url, allow_private=allow_private, resolver=resolver)
     except DeliveryConnectionError:
         # DNS can be down at registration time; each delivery checks (and pins) the host again.
         return
@@ -258,7 +258,7 @@ def _send(
     session: requests.Session | None,
 ) -> OutboundResponse:
     """Send one request to a checked target, never following redirects."""
-    target = _check(url, allow_private=allow_private, resolver=resolver)
+    target = _checked_target(url, allow_private=allow_private, resolver=resolver)
     merged = {"User-Agent": USER_AGENT}
     if isinstance(body, dict | list):
         body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -16,7 +16,7 @@ import uuid
 import redis
 from flask import Flask, current_app
 
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ return 1
 class Flights:
     """Hand out per-job poll leases and wake local waiters when a job ends."""
 
-    def __init__(self, store: Store, channel: str) -> None:
+    def __init__(self, store: RedisStore, channel: str) -> None:
         self.store = store
         self.redis = store.redis
         self.channel = channel

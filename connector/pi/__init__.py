@@ -15,18 +15,11 @@ from connector.pi.errors import (
     PiRateLimited,
     PiServerError,
     PiTimeout,
-    map_error,
 )
 from connector.pi.results import (
-    KIND_TO_PI_TYPE,
-    PI_TYPE_TO_KIND,
     BrandPage,
     Job,
-    resolve_brand_id,
-    resolve_image_url,
-    sanitize_error_log,
 )
-from connector.pi.retry import should_retry
 from connector.pi.validation import (
     ASPECT_RATIOS,
     MAX_CLIENT_REFERENCE_ID_CHARS,
@@ -37,20 +30,17 @@ from connector.pi.validation import (
     RESOLUTIONS,
     THINKING_INTENSITIES,
     brand_domain,
-    normalize_brand_url,
     validate_brand_input,
     validate_generation_input,
 )
 
 __all__ = [
     "ASPECT_RATIOS",
-    "KIND_TO_PI_TYPE",
     "MAX_CLIENT_REFERENCE_ID_CHARS",
     "MAX_METADATA_KEYS",
     "MAX_METADATA_VALUE_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_REFERENCE_IMAGES",
-    "PI_TYPE_TO_KIND",
     "RESOLUTIONS",
     "THINKING_INTENSITIES",
     "BrandPage",
@@ -70,12 +60,6 @@ __all__ = [
     "PiServerError",
     "PiTimeout",
     "brand_domain",
-    "map_error",
-    "normalize_brand_url",
-    "resolve_brand_id",
-    "resolve_image_url",
-    "sanitize_error_log",
-    "should_retry",
     "validate_brand_input",
     "validate_generation_input",
 ]

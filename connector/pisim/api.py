@@ -23,7 +23,7 @@ from connector.pisim.jobs import (
     brand_magic,
     prompt_magic,
 )
-from connector.pisim.state import Store
+from connector.pisim.state import JobStore
 from connector.pisim.validation import (
     UUID_RE,
     parse_brand_fields,
@@ -43,7 +43,7 @@ POLL_INTERVAL = 1.0  # Pi's long-poll re-reads the job every 1000 ms
 class SimulatedPi(Protocol):
     """What a handler reads from the simulator (app.PiSim): its tables and its controls."""
 
-    store: Store
+    store: JobStore
     controls: Controls
 
 

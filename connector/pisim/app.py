@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from connector.pisim import api
 from connector.pisim.controls import Config, Controls
 from connector.pisim.envelopes import Reply, error, server_error
-from connector.pisim.state import Store, org_id_for
+from connector.pisim.state import JobStore, org_id_for
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -66,7 +66,7 @@ class PiSim:
     """The simulated Pi: its tables and its controls."""
 
     def __init__(self, config: Config | None = None) -> None:
-        self.store = Store()
+        self.store = JobStore()
         self.controls = Controls(config or Config())
 
     def handle_api(self, req: api.Request) -> Reply:

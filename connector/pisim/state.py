@@ -20,7 +20,7 @@ def org_id_for(token: str) -> str:
     return str(uuid.uuid5(_ORG_NAMESPACE, token))
 
 
-class Store:
+class JobStore:
     """Jobs, brands and idempotency records; a Condition wakes long-polls on forced ends."""
 
     def __init__(self) -> None:

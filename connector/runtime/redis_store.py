@@ -6,7 +6,7 @@ import redis
 from flask import Flask, current_app
 
 
-class Store:
+class RedisStore:
     """Hold one Redis client (with its pool) and the key prefix of this deployment."""
 
     def __init__(self, url: str, prefix: str = "pic:", max_connections: int = 2000) -> None:
@@ -36,6 +36,6 @@ class Store:
         app.extensions["store"] = self
 
 
-def get_store() -> Store:
+def get_redis_store() -> RedisStore:
     """Return the store of the current app."""
     return current_app.extensions["store"]

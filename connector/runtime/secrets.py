@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 
 
 class SecretError(RuntimeError):
@@ -64,16 +64,16 @@ def get_secrets() -> SecretBox:
     return current_app.extensions["secrets"]
 
 
-def _index_key(store: Store) -> str:
+def _index_key(store: RedisStore) -> str:
     return store.key("secrets", "index")
 
 
-def remember_encrypted_field(store: Store, redis_key: str, field: str, pipe=None) -> None:
+def remember_encrypted_field(store: RedisStore, redis_key: str, field: str, pipe=None) -> None:
     """Record that a hash field holds ciphertext, so rotation can find it."""
     (pipe or store.redis).sadd(_index_key(store), f"{redis_key}\x1f{field}")
 
 
-def rotate_all(store: Store | None = None, box: SecretBox | None = None) -> int:
+def rotate_all(store: RedisStore | None = None, box: SecretBox | None = None) -> int:
     """Re-encrypt every indexed secret under the newest key; return how many were rewritten."""
     store = store or current_app.extensions["store"]
     box = box or get_secrets()

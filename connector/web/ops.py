@@ -6,7 +6,7 @@ import requests
 from flask import Blueprint, Response, current_app, jsonify
 
 from connector.config import get_settings
-from connector.runtime.redis_store import get_store
+from connector.runtime.redis_store import get_redis_store
 
 bp = Blueprint("ops", __name__)
 
@@ -32,7 +32,7 @@ def readyz():
     """Answer 200 when Redis and Pi both answer, else 503 with the reasons."""
     reasons = []
     try:
-        get_store().ping()
+        get_redis_store().ping()
     except Exception as exc:  # any Redis failure means not ready
         reasons.append(f"Redis unreachable ({type(exc).__name__})")
     pi_problem = _pi_reachable(get_settings().pi_base_url)

@@ -6,12 +6,12 @@ import uuid
 import pytest
 
 from connector.ledger import JobKind, JobRecord, JobStatus, Ledger
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 
 
 @pytest.fixture
 def ledger(redis_url):
-    return Ledger(Store(redis_url, "t:"), retention_days=1)
+    return Ledger(RedisStore(redis_url, "t:"), retention_days=1)
 
 
 def make(account="acct-a", kind="brand_extraction", status="queued", created=None, **kw):

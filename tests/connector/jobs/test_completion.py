@@ -19,9 +19,10 @@ def test_the_domain_falls_back_to_the_bare_host_of_the_submitted_url():
 
 
 def test_pi_s_own_domain_is_kept_as_a_bare_host():
-    assert brand_summary({**PI_BRAND, "domain": "acme.com"}, "https://other.example")[
-        "domain"
-    ] == "acme.com"
+    assert (
+        brand_summary({**PI_BRAND, "domain": "acme.com"}, "https://other.example")["domain"]
+        == "acme.com"
+    )
     assert brand_summary({**PI_BRAND, "domain": "https://www.acme.com/"}, None)["domain"] == (
         "acme.com"
     )

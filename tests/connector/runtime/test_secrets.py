@@ -3,7 +3,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from connector.runtime.redis_store import Store
+from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import (
     SecretBox,
     SecretError,
@@ -37,7 +37,7 @@ def test_bad_key_setting_is_a_clear_error():
 
 def test_rotate_all_re_encrypts_every_indexed_secret(redis_url):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    store = Store(redis_url, "t:")
+    store = RedisStore(redis_url, "t:")
     store.redis.hset("t:a", "tok", SecretBox([old]).encrypt("one"))
     store.redis.hset("t:b", "tok", SecretBox([old]).encrypt("two"))
     remember_encrypted_field(store, "t:a", "tok")
