@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -81,3 +82,28 @@ def test_a_manychat_request_whose_create_hangs_answers_within_its_budget(app_con
     elapsed = time.monotonic() - started
     assert elapsed < SLOW_CREATE / 2, elapsed
     assert response.status_code == 504
+
+
+def test_a_duplicate_waiting_on_a_slow_peer_gives_up_within_its_budget(app_config, slow_pi):
+    def app_with_budget(seconds: float):
+        config = {"PI_BASE_URL": slow_pi.base_url, "CONNECTOR_MANYCHAT_WAIT_SECONDS": seconds}
+        return create_app({**app_config, **config})
+
+    body = {"url": "https://slow-peer.example"}
+    answers: dict[str, tuple[int, float]] = {}
+
+    def send(name: str, app) -> None:
+        started = time.monotonic()
+        response = app.test_client().post("/manychat/v1/brands/extract", json=body, headers=AUTH)
+        answers[name] = (response.status_code, time.monotonic() - started)
+
+    # The first request holds the claim for its whole 7 s budget while Pi's create hangs.
+    first = threading.Thread(target=send, args=("first", app_with_budget(7)))
+    first.start()
+    time.sleep(0.3)
+    send("second", app_with_budget(2))
+    first.join()
+    # The peer wait once lasted 15 s whatever the caller's budget.
+    assert answers["second"][0] == 503 and answers["second"][1] < 4, answers
+    assert answers["first"][0] == 504 and answers["first"][1] < SLOW_CREATE, answers
+    assert slow_pi.stats()["jobs_created"] == 1
