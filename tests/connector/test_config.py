@@ -103,3 +103,20 @@ def test_create_app_reads_a_body_limit_given_as_text(app_config):
     assert "64 bytes" in response.get_json()["error"]["message"]
     response = client.post("/v1/jobs", json={"kind": "nope"}, headers=auth)
     assert response.status_code == 400  # small bodies still reach the endpoint
+
+
+def test_every_setting_is_documented_in_the_readme():
+    import pathlib
+
+    from connector.config import env_names
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Command line")]
+    # Grouped rows name the shared prefix once: `CONNECTOR_WORKER_METRICS_PORT` / `_HOST`.
+    def documented(name: str) -> bool:
+        parts = name.split("_")
+        suffixes = ("_" + "_".join(parts[i:]) for i in range(1, len(parts)))
+        return f"`{name}`" in table or any(f"`{suffix}`" in table for suffix in suffixes)
+
+    undocumented = [name for name in env_names() if not documented(name)]
+    assert not undocumented, undocumented
