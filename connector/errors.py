@@ -10,7 +10,17 @@ from flask import Flask, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from connector.pi import PiError, PiInputError
+from connector.pi import (
+    PiAuthenticationError,
+    PiBadRequest,
+    PiConnectionError,
+    PiError,
+    PiInputError,
+    PiNotFound,
+    PiPermissionError,
+    PiRateLimited,
+    PiTimeout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +121,6 @@ def validation_message(messages: Any) -> str:
 
 def pi_error_to_api(exc: PiError) -> ApiError:
     """Translate a Pi failure into what our caller should see."""
-    from connector.pi import (
-        PiAuthenticationError,
-        PiBadRequest,
-        PiConnectionError,
-        PiNotFound,
-        PiPermissionError,
-        PiRateLimited,
-        PiTimeout,
-    )
-
     if isinstance(exc, (PiAuthenticationError, PiPermissionError)):
         return Unauthorized("Pi rejected the API key", code="invalid_api_key")
     if isinstance(exc, PiRateLimited):

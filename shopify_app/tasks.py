@@ -8,12 +8,16 @@ from typing import Any
 from rq import Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus, get_current_job
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQJobStatus
+from rq.job import get_current_job
 
 from connector.config import get_settings
 from connector.errors import ApiError, pi_error_to_api
-from connector.ledger import get_ledger
-from connector.pi import PiError, PiInputError
+from connector.jobs.submission import submit_job
+from connector.jobs.waiting import wait_in_worker
+from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
+from connector.pi import PiConnectionError, PiError, PiInputError, PiRateLimited
 from connector.runtime.queues import SHOPIFY, get_queue
 from connector.runtime.redis_store import get_redis_store
 from shopify_app import queries as operations
@@ -90,9 +94,6 @@ def _failure_text(exc: BaseException) -> str:
 
 def extract_brand_for_shop(shop: str, install_id: str) -> str:
     """RQ task: extract the brand of the shop's primary domain and persist it (safe to re-run)."""
-    from connector.jobs.submission import submit_job
-    from connector.jobs.waiting import wait_in_worker
-
     settings, shops = get_shopify_settings(), get_shops()
     lock_key = shops.key(shop, "lock", "extract")
     try:
@@ -106,7 +107,7 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
         account = settings.pi_account()
         submission = submit_job(
             account,
-            "brand_extraction",
+            JobKind.BRAND_EXTRACTION,
             {"url": info.primary_url},
             origin="shopify",
             origin_ref=shop,
@@ -114,9 +115,9 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
         job_id = submission.record.job_id
         shops.update_config(shop, install_id, job_id=job_id)
         job = wait_in_worker(account.account_id, job_id)
-        if job.status == "completed" and not job.brand_id:
-            job.status, job.error = "failed", "Pi finished the job without a brand"
-        if job.status != "completed":
+        if job.status == JobStatus.COMPLETED and not job.brand_id:
+            job.status, job.error = JobStatus.FAILED, "Pi finished the job without a brand"
+        if job.status != JobStatus.COMPLETED:
             shops.update_config(
                 shop,
                 install_id,
@@ -125,19 +126,7 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
                 last_error=job.error or "the Pi job failed",
             )
             return "failed"
-        fields = job.brand_fields()
-        if not shops.persist_brand(shop, install_id, job_id, fields):
-            return "skipped"  # uninstalled while we waited: store nothing
-        try:
-            operations.set_brand_metafields(client, info.installation_gid, fields)
-            shops.update_config(shop, install_id, metafield_error=None)
-        except (UserErrors, ShopifyError) as exc:
-            if isinstance(exc, ShopNotInstalled):
-                return "skipped"
-            shops.update_config(shop, install_id, metafield_error=_failure_text(exc))
-            if exc.retryable:
-                raise
-        return "completed"
+        return _write_brand(shop, install_id, job, client, info.installation_gid)
     except ShopNotInstalled:
         return "skipped"
     except (PiError, PiInputError, ApiError, ShopifyError) as exc:
@@ -152,10 +141,28 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
             shops.redis.delete(lock_key)
 
 
+def _write_brand(
+    shop: str, install_id: str, job: JobRecord, client: AdminClient, installation_gid: str
+) -> str:
+    """Store the brand in the shop config, then in the installation's metafields."""
+    shops = get_shops()
+    fields = job.brand_fields()
+    if not shops.persist_brand(shop, install_id, job.job_id, fields):
+        return "skipped"  # uninstalled while we waited: store nothing
+    try:
+        operations.set_brand_metafields(client, installation_gid, fields)
+        shops.update_config(shop, install_id, metafield_error=None)
+    except (UserErrors, ShopifyError) as exc:
+        if isinstance(exc, ShopNotInstalled):
+            return "skipped"
+        shops.update_config(shop, install_id, metafield_error=_failure_text(exc))
+        if exc.retryable:
+            raise
+    return "completed"
+
+
 def _pi_transient(exc: BaseException) -> bool:
     """Return True for Pi failures worth another try by RQ (connection, 5xx, rate limits)."""
-    from connector.pi import PiConnectionError, PiRateLimited
-
     status = getattr(exc, "status", None)
     return isinstance(exc, PiConnectionError | PiRateLimited) or (
         isinstance(exc, PiError) and isinstance(status, int) and status >= 500
@@ -182,12 +189,12 @@ def drop_pending_work(shop: str, shops: ShopStore) -> int:
         if current is not None and job_id == current.id:
             continue
         try:
-            job = Job.fetch(job_id, connection=store.redis)
+            job = RQJob.fetch(job_id, connection=store.redis)
         except NoSuchJobError:
             continue
         status = job.get_status(refresh=False)
         try:
-            if status == JobStatus.STARTED:
+            if status == RQJobStatus.STARTED:
                 send_stop_job_command(store.redis, job_id)
             else:
                 job.delete(remove_from_queue=True)

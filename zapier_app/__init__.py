@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from zapier_app import deliveries, views
+
 
 def init_app(app: Flask) -> None:
     """Mount the Zapier blueprint on the app and register its delivery kinds."""
-    from zapier_app import deliveries, views
-
     app.register_blueprint(views.bp)
     deliveries.init_app(app)

@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -132,61 +132,79 @@ class Transport:
         kwargs = self._extra
         if headers:
             kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers}}
+        send = {"params": params, "json": json_body, "allow_redirects": False, **kwargs}
         read = self._timeout if read_timeout is None else read_timeout
         attempt = 0
         error: PiError | None = None
         while True:
-            timeout: tuple[float, float] = (self._connect_timeout, read)
-            if deadline is not None:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    raise error or deadline_error()
-                timeout = (min(self._connect_timeout, remaining), min(read, remaining))
-            status: int | None = None
-            waited: float | None = None
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    **kwargs,
-                )
-            except requests.RequestException as exc:
-                metrics.record_pi_call(method, url, None)
-                cause: BaseException | None = exc
-                error = _transport_error(exc, method, url)
-            else:
-                cause = None
-                status = response.status_code
-                metrics.record_pi_call(method, url, status)
-                if 200 <= status < 300:
-                    return _json_body(response), response.headers.get("X-Request-Id")
-                error = map_error(response)
-                # X-RateLimit-Reset rides on every response; only a 429 (whose error read it)
-                # means "wait for it". Any other status is heeded through Retry-After alone.
-                waited = (
-                    error.retry_after
-                    if status == 429
-                    else parse_retry_after(response.headers.get(RETRY_AFTER))
-                )
+            timeout = self._attempt_timeout(read, deadline)
+            if timeout is None:
+                raise error or deadline_error()
+            tried = self._send_once(method, url, timeout, send)
+            if tried.error is None:
+                return tried.body, tried.request_id
+            error = tried.error
             if not should_retry(
                 method=method,
                 attempt=attempt,
                 max_retries=self._max_retries,
-                status=status,
-                exc=cause,
+                status=tried.status,
+                exc=tried.cause,
                 idempotent_post=idempotent_post,
             ):
                 raise error
-            delay = backoff_delay(self._backoff, attempt, server_wait=waited)
+            delay = backoff_delay(self._backoff, attempt, server_wait=tried.server_wait)
             if deadline is not None and self._clock() + delay >= deadline:
                 raise error
             log.info("pi retry %s %s in %.2fs (attempt %d)", method, url, delay, attempt + 1)
             self._sleep(delay)
             attempt += 1
+
+    def _attempt_timeout(self, read: float, deadline: float | None) -> tuple[float, float] | None:
+        """Return (connect, read) timeouts for one attempt, cut to the deadline; None past it."""
+        if deadline is None:
+            return (self._connect_timeout, read)
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            return None
+        return (min(self._connect_timeout, remaining), min(read, remaining))
+
+    def _send_once(
+        self, method: str, url: str, timeout: tuple[float, float], send: dict[str, Any]
+    ) -> _Attempt:
+        """Make one HTTP attempt and read its answer (counted in the metrics either way)."""
+        try:
+            response = self._session.request(method, url, timeout=timeout, **send)
+        except requests.RequestException as exc:
+            metrics.record_pi_call(method, url, None)
+            return _Attempt(error=_transport_error(exc, method, url), cause=exc)
+        status = response.status_code
+        metrics.record_pi_call(method, url, status)
+        if 200 <= status < 300:
+            return _Attempt(
+                body=_json_body(response), request_id=response.headers.get("X-Request-Id")
+            )
+        error = map_error(response)
+        # X-RateLimit-Reset rides on every response; only a 429 (whose error read it) means
+        # "wait for it". Any other status is heeded through Retry-After alone.
+        waited = (
+            error.retry_after
+            if status == 429
+            else parse_retry_after(response.headers.get(RETRY_AFTER))
+        )
+        return _Attempt(error=error, status=status, server_wait=waited)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one HTTP attempt gave: a JSON body, or an error with what decides a retry."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+    error: PiError | None = None
+    cause: BaseException | None = None
+    status: int | None = None
+    server_wait: float | None = None
 
 
 def deadline_error() -> PiTimeout:

@@ -112,6 +112,7 @@ def test_every_setting_is_documented_in_the_readme():
 
     readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("## Command line")]
+
     # Grouped rows name the shared prefix once: `CONNECTOR_WORKER_METRICS_PORT` / `_HOST`.
     def documented(name: str) -> bool:
         parts = name.split("_")
