@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Mount the ManyChat blueprint and register the push delivery kind."""
-    from manychat_app import deliveries, views
+    """Mount the ManyChat blueprint, register the push delivery kind and document the API."""
+    from connector.web.openapi import register_api_doc
+    from manychat_app import deliveries, spec, views
 
     app.register_blueprint(views.bp)
     deliveries.init_app(app)
+    register_api_doc(app, spec.API_DOC)

@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Mount the Zapier blueprint on the app and register its delivery kinds."""
-    from zapier_app import deliveries, views
+    """Mount the Zapier blueprint, register its delivery kinds and document the API."""
+    from connector.web.openapi import register_api_doc
+    from zapier_app import deliveries, spec, views
 
     app.register_blueprint(views.bp)
     deliveries.init_app(app)
+    register_api_doc(app, spec.API_DOC)

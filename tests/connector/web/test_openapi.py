@@ -11,7 +11,7 @@ from werkzeug.routing import RequestRedirect
 
 from connector.ledger import BRAND_FIELDS
 from connector.web import answers
-from connector.web.openapi import build_spec
+from tests.support.openapi import served_spec
 
 # Static files are not API operations (Flask's own and the Shopify admin page's assets).
 NOT_API = {"static", "shopify.static"}
@@ -75,7 +75,7 @@ def test_an_endpoint_without_a_spec_entry_is_reported(app_config):
     app = create_app(app_config)
     app.add_url_rule("/v1/jobs/<job_id>", "cancel", lambda job_id: "", methods=["PUT"])
     app.add_url_rule("/v1/undocumented", "undocumented", lambda: "")
-    assert undocumented(app, build_spec()) == [
+    assert undocumented(app, served_spec()) == [
         "PUT /v1/jobs/<job_id> (cancel)",
         "GET /v1/undocumented (undocumented)",
     ]
@@ -135,7 +135,7 @@ def test_brand_fields_match_the_ledger():
     assert tuple(answers.BrandFields().fields) == BRAND_FIELDS
 
 
-def test_spec_is_built_from_one_table_without_an_app():
-    spec = build_spec("https://connector.example")
+def test_spec_is_built_from_the_registered_docs_without_an_app():
+    spec = served_spec("https://connector.example")
     assert spec["servers"] == [{"url": "https://connector.example"}]
     assert "/openapi.json" in spec["paths"]
