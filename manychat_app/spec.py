@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
 from connector.ledger import STATUSES
+from connector.web import openapi
 from connector.web.answers import FlatBrand, nullable_text
-from connector.web.openapi import (
-    IDEMPOTENCY_KEY,
-    JOB_ID,
-    PI,
-    PI_KEY,
-    STORE,
-    WS,
-    ApiDoc,
-    Operation,
-    param,
-    ref,
-)
-from connector.web.spec import PLATFORM_WEBSITE
-from manychat_app.schemas import ExtractInput
+from connector.web.bodies import BLANK, UNFILLED
+from connector.web.openapi import ApiDoc, Operation, padded
+from connector.web.spec import TYPED_WEBSITE
+from manychat_app import schemas
 
 
 class ManyChatReply(FlatBrand):
@@ -64,35 +56,28 @@ class DynamicBlock(Schema):
     content = fields.Nested(DynamicBlockContent, required=True)
 
 
-UNFILLED = r"\{\{[^{}]*\}\}"
 # Values ManyChat sends for a field nobody mapped: null, blank, or an unfilled merge field.
-ABSENT: dict[str, Any] = {
-    "anyOf": [
-        {"type": "null"},
-        {"type": "string", "pattern": f"^{WS}*$"},
-        {"type": "string", "pattern": UNFILLED},
-    ]
-}
+_UNMAPPED_TEXT = [
+    {"type": "string", "pattern": BLANK.pattern},
+    {"type": "string", "pattern": UNFILLED.pattern},
+]
+ABSENT: dict[str, Any] = {"anyOf": [{"type": "null"}, *_UNMAPPED_TEXT]}
 
 
-def _filled(pattern: str) -> dict[str, Any]:
-    """A ManyChat text value: the pattern after trimming, and no unfilled merge field in it."""
-    return {
-        "type": "string",
-        "pattern": f"^{WS}*{pattern}{WS}*$",
-        "not": {"pattern": UNFILLED},
-    }
+def _filled(regex: re.Pattern[str]) -> dict[str, Any]:
+    """A ManyChat text value: the validator's pattern once trimmed, and no merge field in it."""
+    return {"type": "string", "pattern": padded(regex), "not": {"pattern": UNFILLED.pattern}}
 
 
 SUBSCRIBER = {
     "anyOf": [
-        _filled("[0-9]{1,24}"),
+        _filled(schemas.SUBSCRIBER_ID),
         # ManyChat may send a number field as a JSON number: read as its decimal text.
-        {"type": "integer", "minimum": 0, "maximum": 10**24 - 1},
+        {"type": "integer", "minimum": 0, "maximum": 10**schemas.SUBSCRIBER_DIGITS - 1},
     ]
 }
-API_KEY = _filled(r"[\x21-\x7e]{8,512}")
-FLOW = _filled(r"[A-Za-z0-9_\-:.]{1,200}")
+API_KEY = _filled(schemas.API_KEY)
+FLOW = _filled(schemas.FLOW_NS)
 
 
 def _either(filled: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +92,7 @@ def refine(components: dict[str, dict[str, Any]]) -> None:
     """Describe ManyChat's absent values and the push fields that go together."""
     component = components["ManyChatExtractInput"]
     props = component["properties"]
-    props["url"] = PLATFORM_WEBSITE
+    props["url"] = TYPED_WEBSITE
     props["subscriber_id"] = _either(SUBSCRIBER)
     props["manychat_api_key"] = _either(API_KEY)
     props["flow_ns"] = _either(FLOW)
@@ -125,13 +110,20 @@ def refine(components: dict[str, dict[str, Any]]) -> None:
     )
 
 
-FORMAT = param(
+FORMAT = openapi.param(
     "format",
     "query",
     {"type": "string", "enum": ["json", "dynamic_block", ""]},
     description="dynamic_block answers a ManyChat Dynamic Block v2 (blank means json)",
 )
-REPLY = {"oneOf": [ref("ManyChatReply"), ref("DynamicBlock")]}
+REPLY = {"oneOf": [openapi.ref("ManyChatReply"), openapi.ref("DynamicBlock")]}
+# The views refuse a job id that is blank or holds an unfilled merge field (schemas.is_unfilled).
+JOB_ID = openapi.param(
+    "job_id",
+    "path",
+    {"type": "string", "not": {"anyOf": _UNMAPPED_TEXT}},
+    required=True,
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -140,10 +132,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Submit a brand extraction once and answer within the ManyChat budget",
         "manychat",
         {200: REPLY},
-        (400, 401, 422, *PI),
-        PI_KEY,
+        (400, 401, 422, *openapi.PI),
+        openapi.PI_KEY,
         body="ManyChatExtractInput",
-        parameters=[FORMAT, IDEMPOTENCY_KEY],
+        parameters=[FORMAT, openapi.IDEMPOTENCY_KEY],
     ),
     Operation(
         "get",
@@ -151,8 +143,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Answer a job's flat object (or Dynamic Block), waiting briefly",
         "manychat",
         {200: REPLY},
-        (400, 401, 404, *STORE),
-        PI_KEY,
+        (400, 401, 404, *openapi.STORE),
+        openapi.PI_KEY,
         parameters=[JOB_ID, FORMAT],
     ),
 )
@@ -160,7 +152,7 @@ OPERATIONS: tuple[Operation, ...] = (
 API_DOC = ApiDoc(
     operations=OPERATIONS,
     schemas={
-        "ManyChatExtractInput": ExtractInput,
+        "ManyChatExtractInput": schemas.ExtractInput,
         "ManyChatReply": ManyChatReply,
         "DynamicBlock": DynamicBlock,
     },

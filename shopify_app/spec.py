@@ -5,7 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from connector.web.answers import FlatBrand, nullable_text
-from connector.web.openapi import SPACE, STORE, WS, ApiDoc, Operation, param
+from connector.web.openapi import STORE, ApiDoc, Operation, padded, param
+from shopify_app.verify import SHOP_DOMAIN, TIMESTAMP
+from shopify_app.webhooks import WEBHOOK_ID
 
 SESSION_TOKEN = [{"shopifySessionToken": []}]
 WEBHOOK_HMAC = [{"shopifyWebhookHmac": []}]
@@ -42,15 +44,10 @@ class WebhookReceipt(Schema):
     topic = fields.String(metadata={"description": "the ignored topic"})
 
 
-_SCHEME = "([hH][tT][tT][pP][sS]?://)?"
-_SHOP_NAME = "[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]"
-_MYSHOPIFY = r"\.[mM][yY][sS][hH][oO][pP][iI][fF][yY]\.[cC][oO][mM]"
-# What ShopifyAPI's sanitize_shop_domain accepts: a shop name, or its myshopify.com domain.
-SHOP_PATTERN = f"^{WS}*{_SCHEME}({_SHOP_NAME}|{_SHOP_NAME}{_MYSHOPIFY}([/?#][^{SPACE}]*)?){WS}*$"
 SHOP = param(
     "shop",
     "query",
-    {"type": "string", "pattern": SHOP_PATTERN},
+    {"type": "string", "pattern": padded(SHOP_DOMAIN)},
     required=True,
     example="pi-demo.myshopify.com",
 )
@@ -82,7 +79,12 @@ OPERATIONS: tuple[Operation, ...] = (
         OAUTH_HMAC,
         parameters=[
             SHOP,
-            param("timestamp", "query", {"type": "string", "pattern": "^-?[0-9]+$"}, required=True),
+            param(
+                "timestamp",
+                "query",
+                {"type": "string", "pattern": TIMESTAMP.pattern},
+                required=True,
+            ),
             param("code", "query", {"type": "string"}, required=True),
             param("state", "query", {"type": "string"}, required=True),
             param("host", "query", {"type": "string"}),
@@ -102,7 +104,7 @@ OPERATIONS: tuple[Operation, ...] = (
             param(
                 "X-Shopify-Webhook-Id",
                 "header",
-                {"type": "string", "pattern": "^[A-Za-z0-9_\\-:.]{1,128}$"},
+                {"type": "string", "pattern": WEBHOOK_ID.pattern},
                 required=True,
             ),
             param("X-Shopify-Shop-Domain", "header", {"type": "string"}, required=True),

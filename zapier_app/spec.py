@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, fields
 
-from connector.web.openapi import (
-    IDEMPOTENCY_KEY,
-    PI,
-    PI_KEY,
-    STORE,
-    WS,
-    ApiDoc,
-    Operation,
-    array_of,
-    not_null,
-    param,
-)
-from connector.web.spec import (
-    PLATFORM_WEBSITE,
-    PROMPT,
-    REFERENCE_IMAGE,
-    TARGET_CHAR,
-    UUID_PATTERN,
-)
+from connector.web import openapi
+from connector.web.bodies import PLACEHOLDER
+from connector.web.openapi import STORE, ApiDoc, Operation, array_of, not_null
+from connector.web.spec import REFERENCE_IMAGE, TARGET_CHAR, TYPED_WEBSITE, UUID, VISIBLE
 from zapier_app import schemas
 
 
@@ -49,20 +35,21 @@ class DeletedHook(Hook):
     deleted = fields.Boolean(required=True)
 
 
-# A target we POST to: https and a host name (the server refuses private addresses; a name
-# ending in a letter-only label is no IP literal).
-HTTPS_TARGET_PATTERN = (
-    r"^[hH][tT][tT][pP][sS]://([A-Za-z0-9-]+\.)+[A-Za-z]{2,}[A-Za-z0-9._~!$&'()*+,;=%-]*"
-    + f"(:[0-9]{{0,4}})?([/?#]{TARGET_CHAR}*)?$"
+# The targets this document promises (callback_url, target_url): https on a DNS name (a last
+# label of letters is no IP literal). Whether an address may be called is the SSRF guard's
+# decision at request time (connector.delivery.outbound), which no pattern can make: so the
+# document keeps to names, and a deployment that refuses private targets accepts them all
+# (tests/zapier_app/test_spec.py proves it).
+PUBLIC_HTTPS_TARGET = re.compile(
+    r"^[hH][tT][tT][pP][sS]://(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}[A-Za-z0-9._~!$&'()*+,;=%-]*"
+    f"(?::[0-9]{{0,4}})?(?:[/?#]{TARGET_CHAR}*)?$"
 )
-# connector.web.bodies.PLACEHOLDER: a value that is nothing but one merge field.
-PLACEHOLDER = f"^{WS}*\\{{\\{{[^\\n]*\\}}\\}}{WS}*$"
 # Values a Zapier field holds when the user mapped nothing: null, empty, a merge field, or a
 # list of nothing but those.
 _NOTHING: list[dict[str, Any]] = [
     {"type": "null"},
     {"type": "string", "maxLength": 0},
-    {"type": "string", "pattern": PLACEHOLDER},
+    {"type": "string", "pattern": PLACEHOLDER.pattern},
 ]
 ABSENT: dict[str, Any] = {"anyOf": [*_NOTHING, {"type": "array", "items": {"anyOf": _NOTHING}}]}
 BODIES = ("ZapierExtractBrandInput", "ZapierGenerationInput", "ZapierHookInput")
@@ -85,18 +72,18 @@ def _optional(component: dict[str, Any]) -> None:
 def refine(components: dict[str, dict[str, Any]]) -> None:
     """Give the Zapier bodies and queries the formats their validators enforce."""
     extract = components["ZapierExtractBrandInput"]["properties"]
-    extract["url"] = PLATFORM_WEBSITE
+    extract["url"] = TYPED_WEBSITE
     for name in ("ZapierExtractBrandInput", "ZapierGenerationInput"):
         callback = components[name]["properties"]["callback_url"]
-        callback.update(pattern=HTTPS_TARGET_PATTERN)
+        callback.update(pattern=PUBLIC_HTTPS_TARGET.pattern)
         callback.pop("maxLength", None)
     generation = components["ZapierGenerationInput"]["properties"]
-    generation["brand_id"].update(pattern=UUID_PATTERN)
+    generation["brand_id"].update(UUID)
     # One visible character, and not just a merge field.
-    generation["prompt"].update(PROMPT, **{"not": {"pattern": PLACEHOLDER}})
+    generation["prompt"].update(VISIBLE, **{"not": {"pattern": PLACEHOLDER.pattern}})
     generation["reference_images"]["items"] = REFERENCE_IMAGE
     hook = components["ZapierHookInput"]["properties"]
-    hook["target_url"] = {"type": "string", "pattern": HTTPS_TARGET_PATTERN}
+    hook["target_url"] = {"type": "string", "pattern": PUBLIC_HTTPS_TARGET.pattern}
     for name in BODIES:
         _optional(components[name])
     for name in OPTIONAL_QUERIES:
@@ -104,7 +91,7 @@ def refine(components: dict[str, dict[str, Any]]) -> None:
         for field_name, schema in props.items():
             props[field_name] = {"anyOf": [schema, *_NOTHING[1:]]}
     job_id = components["ZapierJobSearchQuery"]["properties"]["job_id"]
-    job_id.update(minLength=1, **{"not": {"pattern": PLACEHOLDER}})
+    job_id.update(minLength=1, **{"not": {"pattern": PLACEHOLDER.pattern}})
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -114,8 +101,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Check the key against Pi; return a connection label",
         "zapier",
         {200: "ZapierAccount"},
-        (401, *PI),
-        PI_KEY,
+        (401, *openapi.PI),
+        openapi.PI_KEY,
     ),
     *(
         Operation(
@@ -125,10 +112,10 @@ OPERATIONS: tuple[Operation, ...] = (
             "callback_url)",
             "zapier",
             {200: "ZapierObject"},
-            (400, 401, 422, *PI),
-            PI_KEY,
+            (400, 401, 422, *openapi.PI),
+            openapi.PI_KEY,
             body=body,
-            parameters=[IDEMPOTENCY_KEY],
+            parameters=[openapi.IDEMPOTENCY_KEY],
         )
         for action, title, body in (
             ("extract_brand", "Extract a brand", "ZapierExtractBrandInput"),
@@ -143,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {200: array_of("ZapierObject")},
         (400, 401, *STORE),
-        PI_KEY,
+        openapi.PI_KEY,
         query="ZapierJobSearchQuery",
     ),
     Operation(
@@ -153,7 +140,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {200: array_of("ZapierObject")},
         (400, 401, *STORE),
-        PI_KEY,
+        openapi.PI_KEY,
         query="ZapierBrandSearchQuery",
     ),
     Operation(
@@ -163,7 +150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {200: array_of("ZapierObject")},
         (400, 401, *STORE),
-        PI_KEY,
+        openapi.PI_KEY,
         query="ZapierTriggerQuery",
     ),
     Operation(
@@ -173,7 +160,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {200: array_of("ZapierEventObject")},
         (400, 401, *STORE),
-        PI_KEY,
+        openapi.PI_KEY,
         query="ZapierJobsTriggerQuery",
     ),
     Operation(
@@ -183,7 +170,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {201: "Hook"},
         (400, 401, *STORE),
-        PI_KEY,
+        openapi.PI_KEY,
         body="ZapierHookInput",
     ),
     Operation(
@@ -193,8 +180,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "zapier",
         {200: "DeletedHook"},
         (401, 404, *STORE),
-        PI_KEY,
-        parameters=[param("hook_id", "path", {"type": "string"}, required=True)],
+        openapi.PI_KEY,
+        parameters=[openapi.param("hook_id", "path", {"type": "string"}, required=True)],
     ),
 )
 

@@ -7,65 +7,60 @@ apispec cannot see, so the refinements lay them over the generated components.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from connector.pi import validation
-from connector.web import answers
+from connector.web import answers, bodies
 from connector.web.api_v1 import JobCreateSchema
 from connector.web.openapi import (
     IDEMPOTENCY_KEY,
     JOB_ID,
     PI,
     PI_KEY,
-    SPACE,
     STORE,
-    WS,
     ApiDoc,
     Operation,
+    padded,
     param,
 )
 
-UUID_PATTERN = validation.UUID_RE.pattern
-_NOT_WS = f"[^{SPACE}]"
-# outbound refuses a target URL with a space or a control character anywhere.
-TARGET_CHAR = f"[^{SPACE}\\x00-\\x20\\x7f]"
-# What connector.pi.validation accepts as a brand URL: http(s), a host, a port Python can read.
-_HOST = f"([^/?#@{SPACE}]*@)?" + r"[A-Za-z0-9._~!$&'()*+,;=%-]+(:[0-9]{0,4})?"
-HTTP_URL = f"^{WS}*[hH][tT][tT][pP][sS]?://{_HOST}([/?#]{_NOT_WS}*)?{WS}*$"
-# ... and the bare domain ManyChat and Zapier users type ("acme.com" reads as https://acme.com).
-BARE_DOMAIN = r"^[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}" + f"([/?#]{_NOT_WS}*)?$"
-WEBSITE = {"type": "string", "maxLength": validation.MAX_URL_CHARS, "pattern": HTTP_URL}
-PLATFORM_WEBSITE = {
+# What connector.pi.validation accepts as a brand URL (it trims first), and the bare domain
+# ManyChat and Zapier users may type instead.
+WEBSITE = {
+    "type": "string",
+    "maxLength": validation.MAX_URL_CHARS,
+    "pattern": padded(validation.HTTP_URL_RE),
+}
+TYPED_WEBSITE = {
     "type": "string",
     "anyOf": [
         WEBSITE,
-        {"pattern": BARE_DOMAIN, "maxLength": validation.MAX_URL_CHARS - len("https://")},
-    ],
-}
-# A /v1 callback URL as marshmallow's Url field reads it; the last label holds a letter, so no
-# IP literal (the server refuses private addresses).
-_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
-CALLBACK_PATTERN = (
-    f"^[hH][tT][tT][pP][sS]?://({_LABEL}\\.)*[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]"
-    + f"(:[0-9]{{1,4}})?([/?]{TARGET_CHAR}*)?$"
-)
-NON_BLANK = {"type": "string", "pattern": _NOT_WS}
-# A reference image that both we and Pi accept: an https URL with a host, a data:image/ URL,
-# or base64 text.
-REFERENCE_IMAGE = {
-    "type": "string",
-    "allOf": [
-        {"pattern": _NOT_WS},
         {
-            "anyOf": [
-                {"pattern": r"^https://[A-Za-z0-9][A-Za-z0-9.\-]*([/?#][^\[\]]*)?$"},
-                {"pattern": r"^data:image/[\s\S]*,"},
-                {"pattern": f"^[A-Za-z0-9+/_\\-{SPACE}]+={{0,2}}{WS}*$"},
-            ]
+            "pattern": bodies.BARE_DOMAIN.pattern,
+            "maxLength": validation.MAX_URL_CHARS - len("https://"),
         },
     ],
 }
-PROMPT = {"pattern": _NOT_WS}
+VISIBLE = {"pattern": validation.VISIBLE_RE.pattern}
+NON_BLANK = {"type": "string", **VISIBLE}
+REFERENCE_IMAGE = {
+    "type": "string",
+    "allOf": [VISIBLE, {"pattern": validation.REFERENCE_IMAGE_RE.pattern}],
+}
+UUID = {"pattern": validation.UUID_RE.pattern}
+# outbound refuses a target URL with a space or a control character anywhere.
+TARGET_CHAR = f"[^{validation.SPACE}\\x00-\\x20\\x7f]"
+# The callback URLs this document promises: a part of what marshmallow's Url field accepts (its
+# regex is Python-only: IGNORECASE, \Z, Unicode \d), on a DNS name whose last label starts with
+# a letter. Whether an address may be called is the SSRF guard's decision at request time
+# (connector.delivery.outbound), which no pattern can make: so the document keeps to names,
+# and a deployment that refuses private targets accepts them all (tests/connector/web prove it).
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+PUBLIC_CALLBACK = re.compile(
+    f"^[hH][tT][tT][pP][sS]?://(?:{_LABEL}\\.)*[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])"
+    f"(?::[0-9]{{1,4}})?(?:/|[/?]{TARGET_CHAR}+)?$"
+)
 PROMETHEUS_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
@@ -85,10 +80,10 @@ def _brand_input(brand: dict[str, Any]) -> None:
                 "type": "object",
                 "required": ["country"],
                 "properties": {
-                    "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+                    "country": {"type": "string", "pattern": validation.COUNTRY_RE.pattern},
                     "languages": {
                         "type": "array",
-                        "items": {"type": "string", "pattern": f"{_NOT_WS}.*{_NOT_WS}"},
+                        "items": {"type": "string", "pattern": validation.LANGUAGE_RE.pattern},
                     },
                 },
             }
@@ -108,10 +103,10 @@ def _generation_input(generation: dict[str, Any]) -> None:
     """Describe a /v1 image or campaign input as connector.pi.validation checks it."""
     generation.pop("additionalProperties", None)  # other keys are ignored
     props = generation["properties"]
-    props["prompt"].update(PROMPT, maxLength=validation.MAX_PROMPT_CHARS)
+    props["prompt"].update(VISIBLE, maxLength=validation.MAX_PROMPT_CHARS)
     for name in ("brand_id", "aspect_ratio", "resolution", "thinking_intensity"):
         props[name] = _nullable(props[name])
-    props["brand_id"]["anyOf"][0]["pattern"] = UUID_PATTERN
+    props["brand_id"]["anyOf"][0].update(UUID)
     props["reference_images"] = _nullable(
         {"type": "array", "maxItems": validation.MAX_REFERENCE_IMAGES, "items": REFERENCE_IMAGE}
     )
@@ -136,7 +131,7 @@ def refine(components: dict[str, dict[str, Any]]) -> None:
     _brand_input(components["BrandJobInput"])
     _generation_input(components["GenerationJobInput"])
     create = components["JobCreate"]
-    create["properties"]["callback_url"].update(pattern=CALLBACK_PATTERN)
+    create["properties"]["callback_url"].update(pattern=PUBLIC_CALLBACK.pattern)
     create["properties"]["input"] = {"type": "object"}
     create["allOf"] = [
         {
