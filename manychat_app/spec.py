@@ -65,7 +65,7 @@ ABSENT: dict[str, Any] = {"anyOf": [{"type": "null"}, *_UNMAPPED_TEXT]}
 
 
 def _filled(regex: re.Pattern[str]) -> dict[str, Any]:
-    """A ManyChat text value: the validator's pattern once trimmed, and no merge field in it."""
+    """Return a ManyChat text value: the validator's pattern once trimmed, no merge field in it."""
     return {"type": "string", "pattern": padded(regex), "not": {"pattern": UNFILLED.pattern}}
 
 
