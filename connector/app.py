@@ -21,6 +21,7 @@ from connector.runtime.queues import ALL_QUEUES
 from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, parse_keys
 from connector.web import api_v1, openapi, ops
+from connector.web import spec as core_spec
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -41,8 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ops.bp)
     api_v1.init_app(app)
-    _register_platforms(app)
     openapi.init_app(app)
+    openapi.register_api_doc(app, core_spec.API_DOC)
+    _register_platforms(app)
     return app
 
 
@@ -68,7 +70,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
 
 
 def _register_platforms(app: Flask) -> None:
-    """Import and mount the platform blueprints (connector never imports them at module level)."""
+    """Import and plug in the platforms (connector never imports them at module level)."""
     import manychat_app
     import shopify_app
     import zapier_app

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from manychat_app import deliveries, views
+from connector.web.openapi import register_api_doc
+from manychat_app import deliveries, spec, views
 
 
 def init_app(app: Flask) -> None:
-    """Mount the ManyChat blueprint and register the push delivery kind."""
+    """Mount the ManyChat blueprint, register the push delivery kind and document the API."""
     app.register_blueprint(views.bp)
     deliveries.init_app(app)
+    register_api_doc(app, spec.API_DOC)

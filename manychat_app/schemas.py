@@ -8,22 +8,29 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validates_schema
 
 from connector.pi import validation
+from connector.web.bodies import BLANK, UNFILLED, drop_unmapped, with_scheme
 
-# ManyChat sends an unfilled merge field literally, alone or inside other text.
-_UNFILLED = re.compile(r"\{\{[^{}]*\}\}")
-_BARE_DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}(?:[/?#]\S*)?$")
-_SUBSCRIBER_ID = re.compile(r"^[0-9]{1,24}$")
-_API_KEY = re.compile(r"^[\x21-\x7e]{8,512}$")  # printable, no spaces: never echoed back
-_FLOW_NS = re.compile(r"^[A-Za-z0-9_\-:.]{1,200}$")
+SUBSCRIBER_DIGITS = 24
+SUBSCRIBER_ID = re.compile(f"^[0-9]{{1,{SUBSCRIBER_DIGITS}}}$")
+API_KEY = re.compile(r"^[\x21-\x7e]{8,512}$")  # printable, no spaces: never echoed back
+FLOW_NS = re.compile(r"^[A-Za-z0-9_\-:.]{1,200}$")
 
 MAP_HINT = "map it in the External Request body"
 
 
 def is_unfilled(value: Any) -> bool:
-    """Return True for a blank value or one holding an unfilled '{{...}}' merge field."""
+    """Return True for None, a blank value, or one holding an unfilled '{{...}}' merge field."""
+    # ManyChat sends an unfilled merge field literally, alone or inside other text.
     if value is None:
         return True
-    return isinstance(value, str) and (not value.strip() or bool(_UNFILLED.search(value)))
+    return isinstance(value, str) and bool(BLANK.match(value) or UNFILLED.search(value))
+
+
+def _as_text(value: Any) -> Any:
+    """Return a JSON number as its decimal text and a string trimmed; anything else as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value.strip() if isinstance(value, str) else value
 
 
 def _check(pattern: re.Pattern[str], message: str):
@@ -57,15 +64,15 @@ class ExtractInput(Schema):
     )
     subscriber_id = fields.String(
         load_default=None,
-        validate=_check(_SUBSCRIBER_ID, "must be the contact's numeric id (ManyChat Contact Id)"),
+        validate=_check(SUBSCRIBER_ID, "must be the contact's numeric id (ManyChat Contact Id)"),
     )
     manychat_api_key = fields.String(
         load_default=None,
-        validate=_check(_API_KEY, "must be a ManyChat API key (Settings > API), without spaces"),
+        validate=_check(API_KEY, "must be a ManyChat API key (Settings > API), without spaces"),
     )
     flow_ns = fields.String(
         load_default=None,
-        validate=_check(_FLOW_NS, "must be a flow's namespace, e.g. content20240101000000_000000"),
+        validate=_check(FLOW_NS, "must be a flow's namespace, e.g. content20240101000000_000000"),
     )
 
     @pre_load
@@ -73,16 +80,9 @@ class ExtractInput(Schema):
         """Drop unfilled or blank values; read numbers as text; add https:// to a bare domain."""
         if not isinstance(data, dict):
             return data
-        cleaned = {}
-        for key, value in data.items():
-            if is_unfilled(value):
-                continue
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                value = str(int(value)) if float(value).is_integer() else str(value)
-            cleaned[key] = value.strip() if isinstance(value, str) else value
-        url = cleaned.get("url")
-        if isinstance(url, str) and "://" not in url and _BARE_DOMAIN.match(url):
-            cleaned["url"] = "https://" + url  # what a contact types into a chat
+        cleaned = {k: _as_text(v) for k, v in drop_unmapped(data, is_unfilled).items()}
+        if "url" in cleaned:
+            cleaned["url"] = with_scheme(cleaned["url"])  # what a contact types into a chat
         return cleaned
 
     @validates_schema

@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,17 +16,28 @@ from shopify.utils.shop_url import sanitize_shop_domain
 from werkzeug.datastructures import MultiDict
 
 from connector.errors import BadRequest, Unauthorized
+from connector.pi.validation import SPACE
 from shopify_app.settings import ShopifySettings
+
+_NAME = "[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]"
+# A shop as sanitize_shop_domain reads it (after trimming): its name, or its myshopify.com
+# domain and a path, each with or without http(s)://. Checked first, so it is the rule.
+SHOP_DOMAIN = re.compile(
+    f"^(?:[hH][tT][tT][pP][sS]?://)?(?:{_NAME}|{_NAME}"
+    r"\.[mM][yY][sS][hH][oO][pP][iI][fF][yY]\.[cC][oO][mM]"
+    f"(?:[/?#][^{SPACE}]*)?)$"
+)
+# Epoch seconds, as Shopify signs them (and as int() reads them once trimmed).
+TIMESTAMP = re.compile(r"^-?[0-9]+$")
 
 
 def require_shop(value: Any) -> str:
     """Return the canonical myshopify domain, or raise 400 before anything else happens."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise BadRequest("the shop parameter is required", code="missing_shop")
-    try:
-        shop = sanitize_shop_domain(value) if isinstance(value, str) and len(value) <= 255 else None
-    except ValueError:  # urllib refuses some hosts outright (e.g. an unbalanced "[")
-        shop = None
+    shop = None
+    if isinstance(value, str) and len(value) <= 255 and SHOP_DOMAIN.match(value.strip()):
+        shop = sanitize_shop_domain(value)
     if not shop:
         raise BadRequest(
             "shop must be a shop's myshopify.com domain, e.g. example.myshopify.com",
@@ -53,7 +65,7 @@ def verify_oauth_query(args: MultiDict, settings: ShopifySettings) -> None:
     if not params.get("hmac"):
         raise Unauthorized("the request carries no Shopify HMAC", code="missing_hmac")
     timestamp = params.get("timestamp")
-    if not isinstance(timestamp, str) or not timestamp.strip().lstrip("-").isdigit():
+    if not isinstance(timestamp, str) or not TIMESTAMP.match(timestamp.strip()):
         raise BadRequest("timestamp must be an integer (epoch seconds)", code="invalid_timestamp")
     for secret in settings.secrets:  # the current secret, then the old one during rotation
         cls = session_class(settings.api_key, secret)

@@ -19,7 +19,7 @@ from shopify_app.verify import require_shop, webhook_hmac_valid
 DEDUPE_TTL = 7 * 86400  # longer than Shopify's retry window (8 tries over 4 hours)
 COMPLIANCE = ("customers/data_request", "customers/redact")
 TOPICS = ("app/uninstalled", "shop/redact", *COMPLIANCE)
-_WEBHOOK_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,128}")
+WEBHOOK_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
 
 
 def parse_triggered_at(value: str | None) -> float | None:
@@ -49,7 +49,7 @@ def receive_webhook():
         raise Unauthorized("the webhook HMAC does not match", code="invalid_hmac")
     topic = (request.headers.get("X-Shopify-Topic") or "").strip()
     webhook_id = (request.headers.get("X-Shopify-Webhook-Id") or "").strip()
-    if not topic or not _WEBHOOK_ID.fullmatch(webhook_id):
+    if not topic or not WEBHOOK_ID.fullmatch(webhook_id):
         raise BadRequest(
             "X-Shopify-Topic and X-Shopify-Webhook-Id are required", code="missing_webhook_headers"
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from zapier_app import deliveries, views
+from connector.web.openapi import register_api_doc
+from zapier_app import deliveries, spec, views
 
 
 def init_app(app: Flask) -> None:
-    """Mount the Zapier blueprint on the app and register its delivery kinds."""
+    """Mount the Zapier blueprint, register its delivery kinds and document the API."""
     app.register_blueprint(views.bp)
     deliveries.init_app(app)
+    register_api_doc(app, spec.API_DOC)

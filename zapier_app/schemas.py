@@ -7,7 +7,6 @@ Zapier field specs in `integration/generated/` are generated from these schemas 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import (
@@ -22,9 +21,8 @@ from marshmallow import (
 
 from connector.delivery.subscriptions import HOOK_EVENTS
 from connector.pi import validation
-from connector.web.bodies import is_placeholder
+from connector.web.bodies import drop_unmapped, is_placeholder, with_scheme
 
-_BARE_DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}(?:[/?#]\S*)?$")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
@@ -38,6 +36,11 @@ EVENT_LABELS = {
 def zapier(label: str, help_text: str, **extra: Any) -> dict[str, Any]:
     """Return field metadata that the generator turns into a Zapier field."""
     return {"zapier": {"label": label, "helpText": help_text, **extra}}
+
+
+def is_unmapped(value: Any) -> bool:
+    """Return True for what Zapier sends for a field nobody mapped: null, "" or '{{...}}'."""
+    return value is None or value == "" or is_placeholder(value)
 
 
 def _pi_check(check, field: str):
@@ -68,19 +71,10 @@ class ZapierInput(Schema):
 
     @pre_load
     def drop_blanks(self, data: Any, **_: Any) -> Any:
-        """Remove empty values and literal '{{...}}' placeholders before validation."""
+        """Remove empty values and literal '{{...}}' placeholders (in lists too) first."""
         if not isinstance(data, dict):
             return data
-        cleaned = {}
-        for key, value in data.items():
-            if value is None or value == "" or is_placeholder(value):
-                continue
-            if isinstance(value, list):
-                value = [v for v in value if v not in (None, "") and not is_placeholder(v)]
-                if not value:
-                    continue
-            cleaned[key] = value
-        return cleaned
+        return drop_unmapped(data, is_unmapped, in_lists=True)
 
 
 def _callback_url() -> fields.Field:
@@ -108,9 +102,8 @@ class ExtractBrandInput(ZapierInput):
     @pre_load
     def add_scheme(self, data: Any, **_: Any) -> Any:
         """Read a bare domain such as 'acme.com' as https://acme.com (what users type)."""
-        url = data.get("url") if isinstance(data, dict) else None
-        if isinstance(url, str) and "://" not in url and _BARE_DOMAIN.match(url.strip()):
-            data = {**data, "url": "https://" + url.strip()}
+        if isinstance(data, dict) and "url" in data:
+            data = {**data, "url": with_scheme(data["url"])}
         return data
 
 

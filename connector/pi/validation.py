@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -40,12 +41,54 @@ MAX_METADATA_VALUE_CHARS = 500
 MAX_CLIENT_REFERENCE_ID_CHARS = 200
 MAX_URL_CHARS = 2048
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# The regexes below are the rules themselves: the checks apply them first, and the OpenAPI
+# document quotes their patterns. So they are written in the syntax Python's re and ECMA-262
+# (JSON Schema's dialect) read alike: no named groups, inline flags or \Z, no \s or \d (each
+# engine matches other characters) except in [\s\S], which is every character in both. Python's
+# $ also matches before a final newline: a check applies an anchored regex with fullmatch, or
+# to a trimmed value.
+
+
+def _escaped(chars: Iterable[str]) -> str:
+    """Return characters as \\uXXXX escapes (for a character class)."""
+    return "".join(f"\\u{ord(c):04x}" for c in chars)
+
+
+# The characters str.strip() removes (all in the Basic Multilingual Plane).
+SPACE = _escaped(c for c in map(chr, range(0x10000)) if c.isspace())
+# Characters urlsplit refuses in a host: their NFKC form holds a URL delimiter.
+_NFKC_DELIMITERS = _escaped(
+    c
+    for c in map(chr, range(0x80, 0x10000))
+    if not unicodedata.is_normalized("NFKC", c)
+    and any(d in unicodedata.normalize("NFKC", c) for d in "/?#@:")
+)
+_PORT = "0*(?:[0-9]{0,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# An authority urlsplit reads without error: optional credentials, a host of URL name
+# characters or non-ASCII text (an internationalised name), an optional port up to 65535.
+_AUTHORITY = (
+    f"(?:[^/?#@\\[\\]{SPACE}{_NFKC_DELIMITERS}]*@)?"
+    f"(?:[A-Za-z0-9._~!$&'()*+,;=%-]|[^\\u0000-\\u007f{SPACE}{_NFKC_DELIMITERS}])+"
+    f"(?::{_PORT})?"
+)
+_BASE64 = f"[A-Za-z0-9+/_\\-{SPACE}]+={{0,2}}[{SPACE}]*"
+
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-_BASE64_RE = re.compile(r"^[A-Za-z0-9+/_\-\s]+={0,2}\s*$")
-_COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Text with something in it besides whitespace.
+VISIBLE_RE = re.compile(f"[^{SPACE}]")
+# A brand URL once trimmed: http or https, an authority, then no whitespace.
+HTTP_URL_RE = re.compile(f"^[hH][tT][tT][pP][sS]?://{_AUTHORITY}(?:[/?#][^{SPACE}]*)?$")
+# A reference image both we and Pi take: an https URL, a data:image/ URL, or base64 text.
+REFERENCE_IMAGE_RE = re.compile(
+    f"^(?:https://{_AUTHORITY}(?:[/?#][\\s\\S]*)?[{SPACE}]*$|data:image/[\\s\\S]*,|{_BASE64}$)"
+)
+COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
+# A language tag: at least two characters once trimmed.
+LANGUAGE_RE = re.compile(f"[^{SPACE}][\\s\\S]*[^{SPACE}]")
 
 
 def _fail(field: str, message: str) -> PiInputError:
@@ -55,30 +98,37 @@ def _fail(field: str, message: str) -> PiInputError:
 
 def validate_uuid(value: Any, field: str) -> str:
     """Return value if it is a UUID string; raise PiInputError naming the field otherwise."""
-    if not isinstance(value, str) or not UUID_RE.match(value):
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise _fail(field, "must be a UUID")
     return value
 
 
 def _split_http_url(url: Any, field: str) -> SplitResult:
     """Return the parts of an http(s) URL with a host, or raise PiInputError."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str) or not VISIBLE_RE.search(url):
         raise _fail(field, "must be a non-empty URL")
     url = url.strip()
     if len(url) > MAX_URL_CHARS:
         raise _fail(field, f"must be at most {MAX_URL_CHARS} characters")
+    if not HTTP_URL_RE.match(url):
+        raise _fail(field, _url_problem(url))
+    return urlsplit(url)
+
+
+def _url_problem(url: str) -> str:
+    """Return why a trimmed URL fails HTTP_URL_RE, in words a user can act on."""
     if any(c.isspace() for c in url):
-        raise _fail(field, "must not contain whitespace")
+        return "must not contain whitespace"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port raises on garbage such as "host:abc"
-    except ValueError as exc:
-        raise _fail(field, "is not a valid URL") from exc
+    except ValueError:
+        return "is not a valid URL"
     if parts.scheme.lower() not in _DEFAULT_PORTS:
-        raise _fail(field, "must be an http or https URL")
+        return "must be an http or https URL"
     if not parts.hostname:
-        raise _fail(field, "must include a host")
-    return parts
+        return "must include a host"
+    return "is not a valid URL"
 
 
 def _host(parts: SplitResult) -> str:
@@ -111,10 +161,10 @@ def _text(value: Any, field: str, *, max_chars: int, trim: bool = True) -> str:
     """Return a (trimmed) string of 1..max_chars characters, or raise PiInputError."""
     if not isinstance(value, str):
         raise _fail(field, "must be a string")
+    if not VISIBLE_RE.search(value):
+        raise _fail(field, "must not be empty")
     if trim:
         value = value.strip()
-    if not value:
-        raise _fail(field, "must not be empty")
     if len(value) > max_chars:
         raise _fail(field, f"must be at most {max_chars} characters")
     return value
@@ -126,7 +176,7 @@ def _string_list(value: Any, field: str) -> list[str]:
         raise _fail(field, "must be a list of strings")
     items = list(value)
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
+        if not isinstance(item, str) or not VISIBLE_RE.search(item):
             raise _fail(f"{field}[{index}]", "must be a non-empty string")
     return items
 
@@ -136,11 +186,11 @@ def _location(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise _fail("location", "must be an object with country and languages")
     country = value.get("country")
-    if not isinstance(country, str) or not _COUNTRY_RE.match(country):
+    if not isinstance(country, str) or not COUNTRY_RE.fullmatch(country):
         raise _fail("location.country", "must be a two-letter country code")
     languages = _string_list(value.get("languages", []), "location.languages")
     for index, language in enumerate(languages):
-        if len(language.strip()) < 2:
+        if not LANGUAGE_RE.search(language):
             raise _fail(f"location.languages[{index}]", "must be at least 2 characters")
     return {"country": country, "languages": languages}
 
@@ -158,7 +208,7 @@ def validate_brand_input(
         _split_http_url(url, "url")
         body["url"] = url.strip()
     if logo_base64 is not None:
-        if not isinstance(logo_base64, str) or not logo_base64.strip():
+        if not isinstance(logo_base64, str) or not VISIBLE_RE.search(logo_base64):
             raise _fail("logo_base64", "must be a non-empty string")
         body["logoBase64"] = logo_base64
     if images_base64 is not None:
@@ -173,20 +223,15 @@ def validate_brand_input(
 
 
 def _reference_image(value: str, field: str) -> None:
-    """Accept an https URL, a data: URL or raw base64 text; raise PiInputError otherwise."""
+    """Accept an https URL, a data:image/ URL or base64 text; raise PiInputError otherwise."""
+    if REFERENCE_IMAGE_RE.match(value):
+        return
     lowered = value[:16].lower()
     if lowered.startswith("https://"):
-        try:
-            host = urlsplit(value.strip()).hostname
-        except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 literal
-            raise _fail(field, "is not a valid URL") from None
-        if not host:
-            raise _fail(field, "must include a host")
-    elif lowered.startswith("data:"):
-        if "," not in value:
-            raise _fail(field, "is not a valid data URL")
-    elif not _BASE64_RE.match(value):  # ":" is not base64, so other schemes end up here
-        raise _fail(field, "must be an https URL, a data URL or base64 text")
+        raise _fail(field, "is not a valid https:// URL with a host")
+    if lowered.startswith("data:"):
+        raise _fail(field, "is not a valid data:image/ URL")
+    raise _fail(field, "must be an https URL, a data URL or base64 text")
 
 
 def _metadata(value: Any) -> dict[str, str]:

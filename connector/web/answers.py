@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the shapes the endpoints answer (and of inputs no module declares)."""
+"""Marshmallow schemas of what the core answers, and the brand fields flat replies share."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from connector.ledger import KINDS, STATUSES
 from connector.pi import validation
 
 
-def _nullable_text(**metadata: str) -> fields.String:
+def nullable_text(**metadata: str) -> fields.String:
+    """Return a string field that is always present and may be null."""
     return fields.String(required=True, allow_none=True, metadata=metadata)
 
 
@@ -48,15 +49,23 @@ class NotReady(Error):
     status = fields.String(required=True, validate=validate.OneOf(["not_ready"]))
 
 
-class BrandFields(Schema):
-    """The flattened brand fields (design §8)."""
+class FlatBrand(Schema):
+    """The brand fields a flat platform reply carries (design §8), each present, null if unknown."""
 
-    brand_id = _nullable_text(description="stable brand key (Pi upserts brands per domain)")
-    brand_name = _nullable_text()
-    domain = _nullable_text()
-    primary_hex = _nullable_text(description="#RRGGBB")
-    secondary_hex = _nullable_text(description="#RRGGBB")
-    logo_url = _nullable_text()
+    brand_id = nullable_text()
+    brand_name = nullable_text()
+    domain = nullable_text()
+    primary_hex = nullable_text()
+    secondary_hex = nullable_text()
+    logo_url = nullable_text()
+
+
+class BrandFields(FlatBrand):
+    """The flattened brand fields (design §8), described."""
+
+    brand_id = nullable_text(description="stable brand key (Pi upserts brands per domain)")
+    primary_hex = nullable_text(description="#RRGGBB")
+    secondary_hex = nullable_text(description="#RRGGBB")
 
 
 class JobView(Schema):
@@ -65,15 +74,15 @@ class JobView(Schema):
     job_id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    brand_id = _nullable_text()
-    image_url = _nullable_text()
+    brand_id = nullable_text()
+    image_url = nullable_text()
     brand = fields.Nested(
         BrandFields,
         required=True,
         allow_none=True,
         metadata={"description": "brand extractions only (null for other kinds)"},
     )
-    error = _nullable_text(description="why the job failed (sanitized)")
+    error = nullable_text(description="why the job failed (sanitized)")
     created_at = fields.String(required=True, metadata={"description": "ISO 8601 UTC"})
     updated_at = fields.String(required=True, metadata={"description": "ISO 8601 UTC"})
 
@@ -97,106 +106,3 @@ class GenerationJobInput(Schema):
     aspect_ratio = fields.String(validate=validate.OneOf(validation.ASPECT_RATIOS))
     resolution = fields.String(validate=validate.OneOf(validation.RESOLUTIONS))
     thinking_intensity = fields.String(validate=validate.OneOf(validation.THINKING_INTENSITIES))
-
-
-class ManyChatReply(Schema):
-    """The flat ManyChat reply: every key always present, null when unknown."""
-
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    job_id = fields.String(required=True)
-    brand_id = _nullable_text()
-    brand_name = _nullable_text()
-    domain = _nullable_text()
-    primary_hex = _nullable_text()
-    secondary_hex = _nullable_text()
-    logo_url = _nullable_text()
-    error = _nullable_text()
-
-
-class DynamicBlockMessage(Schema):
-    """A text message of a Dynamic Block."""
-
-    type = fields.String(required=True, validate=validate.OneOf(["text"]))
-    text = fields.String(required=True, validate=validate.Length(max=320))
-
-
-class DynamicBlockAction(Schema):
-    """A `set_field_value` action of a Dynamic Block."""
-
-    action = fields.String(required=True, validate=validate.OneOf(["set_field_value"]))
-    field_name = fields.String(required=True)
-    value = fields.String(required=True)
-
-
-class DynamicBlockContent(Schema):
-    """The content of a Dynamic Block v2 reply."""
-
-    messages = fields.List(fields.Nested(DynamicBlockMessage), required=True)
-    actions = fields.List(
-        fields.Nested(DynamicBlockAction), required=True, validate=validate.Length(max=5)
-    )
-    quick_replies = fields.List(fields.Dict(), required=True)
-
-
-class DynamicBlock(Schema):
-    """A ManyChat Dynamic Block v2 reply (`?format=dynamic_block`)."""
-
-    version = fields.String(required=True, validate=validate.OneOf(["v2"]))
-    content = fields.Nested(DynamicBlockContent, required=True)
-
-
-class ZapierAccount(Schema):
-    """GET /zapier/v1/me: the connection label (never the key)."""
-
-    account_id = fields.String(required=True)
-    label = fields.String(required=True)
-
-
-class Hook(Schema):
-    """A REST hook subscription."""
-
-    id = fields.String(required=True)
-    event = fields.String(required=True)
-    target_url = fields.String(required=True)
-
-
-class DeletedHook(Hook):
-    """The answer of DELETE /zapier/v1/hooks/{hook_id}."""
-
-    deleted = fields.Boolean(required=True)
-
-
-class ShopBrand(Schema):
-    """The Shopify admin page's view of the shop's brand."""
-
-    shop = fields.String(required=True)
-    status = _nullable_text()
-    job_id = _nullable_text()
-    brand_id = _nullable_text()
-    brand_name = _nullable_text()
-    domain = _nullable_text()
-    primary_hex = _nullable_text()
-    secondary_hex = _nullable_text()
-    logo_url = _nullable_text()
-    error = _nullable_text()
-    metafield_error = _nullable_text()
-    last_extracted_at = _nullable_text()
-    updated_at = _nullable_text()
-    enqueued = fields.Boolean(metadata={"description": "refresh only: a new extraction started"})
-
-
-class ShopSession(Schema):
-    """POST /shopify/api/session."""
-
-    shop = fields.String(required=True)
-    installed = fields.Boolean(required=True)
-    exchanged = fields.Boolean(required=True)
-
-
-class WebhookReceipt(Schema):
-    """POST /shopify/webhooks."""
-
-    status = fields.String(
-        required=True, validate=validate.OneOf(["accepted", "duplicate", "ignored"])
-    )
-    topic = fields.String(metadata={"description": "the ignored topic"})

@@ -36,16 +36,16 @@ from schemathesis.core.parameters import ParameterLocation
 from connector.auth import account_from_header
 from connector.errors import BadRequest, Unauthorized
 from connector.web.bodies import PLACEHOLDER
-from connector.web.openapi import build_spec
 from shopify_app.verify import require_shop
 from tests.shopify_app.helpers import API_KEY, PI_KEY, SECRET
+from tests.support.openapi import served_spec
 from tests.support.procs import free_port
 
 _LONG_RUN = os.environ.get("PIC_SCHEMATHESIS_EXAMPLES")
 EXAMPLES = int(_LONG_RUN or 10)
 AUTH = {"Authorization": "Bearer pi_test_schemathesis_account"}
 
-schema = schemathesis.openapi.from_dict(build_spec())
+schema = schemathesis.openapi.from_dict(served_spec())
 TALLY: collections.Counter[str] = collections.Counter()
 
 

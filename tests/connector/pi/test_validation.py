@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.pi.errors import PiInputError
 from connector.pi.validation import (
     ASPECT_RATIOS,
+    HTTP_URL_RE,
     MAX_CLIENT_REFERENCE_ID_CHARS,
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS,
     MAX_PROMPT_CHARS,
     MAX_REFERENCE_IMAGES,
+    REFERENCE_IMAGE_RE,
     RESOLUTIONS,
+    SPACE,
     THINKING_INTENSITIES,
     brand_domain,
     normalize_brand_url,
     validate_brand_input,
     validate_generation_input,
 )
+from tests.support.properties import PATTERN_EXAMPLES
 
 BRAND_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 IMAGE = "https://cdn.example.com/a.png"
@@ -267,3 +275,71 @@ def test_brand_domain_follows_pi_rule(url, expected):
 def test_url_helpers_reject_bad_urls():
     rejects("url", normalize_brand_url, url="ftp://acme.com")
     rejects("url", brand_domain, url="javascript:alert(1)")
+
+
+# -- the regexes the checks apply first (and the OpenAPI document quotes) ------------------
+
+
+def test_space_is_what_str_strip_removes():
+    blank = re.compile(f"^[{SPACE}]*$")
+    assert all(bool(blank.match(chr(c))) == chr(c).isspace() for c in range(0x110000))
+
+
+@PATTERN_EXAMPLES
+@given(st.from_regex(HTTP_URL_RE, fullmatch=True))
+def test_every_url_the_brand_url_regex_admits_is_accepted(url):
+    assert validate_brand_input(url=f" {url} ") == {"url": url.strip()}
+    brand_domain(url)
+    normalize_brand_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bücher.de/über",
+        "http://acme.com:65535",
+        "http://acme.com:0080/x",
+        "https://user:pw@acme.com/x",
+        "HTTPS://ACME.COM?x=[1]",
+    ],
+)
+def test_brand_urls_python_reads_stay_accepted(url):
+    assert validate_brand_input(url=url) == {"url": url}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://acme.com", "must be an http or https URL"),
+        ("https://acme .com", "must not contain whitespace"),
+        ("https:///path", "must include a host"),
+        ("http://acme.com:65536", "is not a valid URL"),
+        ("http://[::1]/", "is not a valid URL"),  # not a brand's website
+        ("http://\uff0fx.com", "is not a valid URL"),  # NFKC makes it a "/"
+    ],
+)
+def test_the_brand_url_regex_refuses_with_the_reason(url, message):
+    assert rejects("url", validate_brand_input, url=url).message == message
+
+
+@PATTERN_EXAMPLES
+@given(st.from_regex(REFERENCE_IMAGE_RE, fullmatch=True).filter(str.strip))
+def test_every_image_the_reference_image_regex_admits_is_accepted(image):
+    body = validate_generation_input(prompt="x", reference_images=[image])
+    assert body["reference_images"] == [image]
+
+
+@pytest.mark.parametrize("image", ["HTTPS://cdn.example.com/a.png", "data:text/plain,hi"])
+def test_reference_images_pi_refuses_are_refused_here_first(image):
+    rejects("reference_images[0]", validate_generation_input, prompt="x", reference_images=[image])
+
+
+def test_a_uuid_or_country_with_a_trailing_newline_is_refused():
+    rejects("brand_id", validate_generation_input, prompt="x", brand_id=BRAND_ID + "\n")
+    location = {"country": "FR\n", "languages": ["fr"]}
+    rejects("location.country", validate_brand_input, url="https://a.fr", location=location)
+
+
+def test_a_language_needs_two_characters_once_trimmed():
+    location = {"country": "FR", "languages": ["f\nr", " e "]}
+    rejects("location.languages[1]", validate_brand_input, url="https://a.fr", location=location)

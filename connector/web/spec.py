@@ -1,0 +1,213 @@
+"""The OpenAPI operations and components the core adds: ops endpoints and the /v1 API.
+
+Also the schema fragments platforms share for inputs the core validates (a brand website, a
+reference image): the validators in `connector.pi.validation` check them with code, which
+apispec cannot see, so the refinements lay them over the generated components.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connector.pi import validation
+from connector.web import answers, bodies
+from connector.web.api_v1 import JobCreateSchema
+from connector.web.openapi import (
+    IDEMPOTENCY_KEY,
+    JOB_ID,
+    PI,
+    PI_KEY,
+    STORE,
+    ApiDoc,
+    Operation,
+    padded,
+    param,
+)
+
+# What connector.pi.validation accepts as a brand URL (it trims first), and the bare domain
+# ManyChat and Zapier users may type instead.
+WEBSITE = {
+    "type": "string",
+    "maxLength": validation.MAX_URL_CHARS,
+    "pattern": padded(validation.HTTP_URL_RE),
+}
+TYPED_WEBSITE = {
+    "type": "string",
+    "anyOf": [
+        WEBSITE,
+        {
+            "pattern": bodies.BARE_DOMAIN.pattern,
+            "maxLength": validation.MAX_URL_CHARS - len("https://"),
+        },
+    ],
+}
+VISIBLE = {"pattern": validation.VISIBLE_RE.pattern}
+NON_BLANK = {"type": "string", **VISIBLE}
+REFERENCE_IMAGE = {
+    "type": "string",
+    "allOf": [VISIBLE, {"pattern": validation.REFERENCE_IMAGE_RE.pattern}],
+}
+UUID = {"pattern": validation.UUID_RE.pattern}
+# outbound refuses a target URL with a space or a control character anywhere.
+TARGET_CHAR = f"[^{validation.SPACE}\\x00-\\x20\\x7f]"
+# The callback URLs this document promises: a part of what marshmallow's Url field accepts (its
+# regex is Python-only: IGNORECASE, \Z, Unicode \d), on a DNS name whose last label starts with
+# a letter. Whether an address may be called is the SSRF guard's decision at request time
+# (connector.delivery.outbound), which no pattern can make: so the document keeps to names,
+# and a deployment that refuses private targets accepts them all (tests/connector/web prove it).
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+PUBLIC_CALLBACK = re.compile(
+    f"^[hH][tT][tT][pP][sS]?://(?:{_LABEL}\\.)*[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])"
+    f"(?::[0-9]{{1,4}})?(?:/|[/?]{TARGET_CHAR}+)?$"
+)
+PROMETHEUS_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _brand_input(brand: dict[str, Any]) -> None:
+    """Describe a /v1 brand extraction input as connector.pi.validation checks it."""
+    brand.pop("additionalProperties", None)  # other keys are ignored
+    brand["properties"] = {
+        "url": _nullable(WEBSITE),
+        "logo_base64": _nullable(NON_BLANK),
+        "images_base64": _nullable({"type": "array", "items": NON_BLANK}),
+        "location": _nullable(
+            {
+                "type": "object",
+                "required": ["country"],
+                "properties": {
+                    "country": {"type": "string", "pattern": validation.COUNTRY_RE.pattern},
+                    "languages": {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": validation.LANGUAGE_RE.pattern},
+                    },
+                },
+            }
+        ),
+    }
+    brand["anyOf"] = [
+        {"required": ["url"], "properties": {"url": WEBSITE}},
+        {"required": ["logo_base64"], "properties": {"logo_base64": NON_BLANK}},
+        {
+            "required": ["images_base64"],
+            "properties": {"images_base64": {"type": "array", "minItems": 1}},
+        },
+    ]
+
+
+def _generation_input(generation: dict[str, Any]) -> None:
+    """Describe a /v1 image or campaign input as connector.pi.validation checks it."""
+    generation.pop("additionalProperties", None)  # other keys are ignored
+    props = generation["properties"]
+    props["prompt"].update(VISIBLE, maxLength=validation.MAX_PROMPT_CHARS)
+    for name in ("brand_id", "aspect_ratio", "resolution", "thinking_intensity"):
+        props[name] = _nullable(props[name])
+    props["brand_id"]["anyOf"][0].update(UUID)
+    props["reference_images"] = _nullable(
+        {"type": "array", "maxItems": validation.MAX_REFERENCE_IMAGES, "items": REFERENCE_IMAGE}
+    )
+    props["brand_identity_json"] = _nullable({"type": "object"})
+    props["client_reference_id"] = _nullable(
+        {**NON_BLANK, "maxLength": validation.MAX_CLIENT_REFERENCE_ID_CHARS}
+    )
+    props["metadata"] = _nullable(
+        {
+            "type": "object",
+            "maxProperties": validation.MAX_METADATA_KEYS,
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": validation.MAX_METADATA_VALUE_CHARS,
+            },
+        }
+    )
+
+
+def refine(components: dict[str, dict[str, Any]]) -> None:
+    """Describe /v1 job inputs as connector.pi.validation checks them, tied to their kind."""
+    _brand_input(components["BrandJobInput"])
+    _generation_input(components["GenerationJobInput"])
+    create = components["JobCreate"]
+    create["properties"]["callback_url"].update(pattern=PUBLIC_CALLBACK.pattern)
+    create["properties"]["input"] = {"type": "object"}
+    create["allOf"] = [
+        {
+            "if": {"properties": {"kind": {"const": "brand_extraction"}}},
+            "then": {"properties": {"input": {"$ref": "#/components/schemas/BrandJobInput"}}},
+            "else": {"properties": {"input": {"$ref": "#/components/schemas/GenerationJobInput"}}},
+        }
+    ]
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/healthz", "Answer when the process serves requests", "ops", {200: "Health"}),
+    Operation(
+        "get",
+        "/readyz",
+        "Answer 200 when Redis and Pi answer, else 503 with the reasons",
+        "ops",
+        {200: "Ready", 503: "NotReady"},
+    ),
+    Operation("get", "/openapi.json", "This document", "ops", {200: {"type": "object"}}),
+    Operation(
+        "get",
+        "/metrics",
+        "Prometheus metrics (no auth: keep it off the public internet)",
+        "ops",
+        {
+            200: {
+                "description": "Prometheus text exposition format 0.0.4",
+                "content": PROMETHEUS_TEXT,
+            }
+        },
+    ),
+    Operation(
+        "post",
+        "/v1/jobs",
+        "Submit a job once; 202 when created, 200 when replayed",
+        "api",
+        {200: "JobView", 202: "JobView"},
+        (400, 401, 422, *PI),
+        PI_KEY,
+        body="JobCreate",
+        parameters=[IDEMPOTENCY_KEY],
+    ),
+    Operation(
+        "get",
+        "/v1/jobs/{job_id}",
+        "Return a job's ledger view, waiting up to ?wait seconds for it to end",
+        "api",
+        {200: "JobView"},
+        (400, 401, 404, *STORE),
+        PI_KEY,
+        parameters=[
+            JOB_ID,
+            param("wait", "query", {"type": "number", "minimum": 0}, description="≤ 25 s"),
+        ],
+    ),
+)
+
+API_DOC = ApiDoc(
+    operations=OPERATIONS,
+    schemas={
+        "Error": answers.Error,
+        "Health": answers.Health,
+        "Ready": answers.Ready,
+        "NotReady": answers.NotReady,
+        "JobCreate": JobCreateSchema,
+        "BrandJobInput": answers.BrandJobInput,
+        "GenerationJobInput": answers.GenerationJobInput,
+        "JobView": answers.JobView,
+    },
+    security_schemes={
+        "piApiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Authorization: Bearer <Pi API key>; the key is passed through to Pi",
+        },
+    },
+    refine=refine,
+)
