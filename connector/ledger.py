@@ -40,8 +40,6 @@ class JobEvent(StrEnum):
     JOB_FAILED = "job.failed"
 
 
-KINDS = tuple(JobKind)
-STATUSES = tuple(JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 BRAND_FIELDS = ("brand_id", "brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
 

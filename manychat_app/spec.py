@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from connector.ledger import STATUSES
+from connector.ledger import JobStatus
 from connector.web import openapi
 from connector.web.answers import FlatBrand, nullable_text
 from connector.web.bodies import BLANK, UNFILLED
@@ -19,7 +19,7 @@ from manychat_app import schemas
 class ManyChatReply(FlatBrand):
     """The flat ManyChat reply: every key always present, null when unknown."""
 
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(list(JobStatus)))
     job_id = fields.String(required=True)
     error = nullable_text()
 

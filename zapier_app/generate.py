@@ -15,8 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from connector.delivery.subscriptions import HOOK_EVENTS
-from connector.ledger import JobRecord
+from connector.ledger import JobEvent, JobRecord
 from zapier_app import objects, schemas
 
 OUTPUT = Path(__file__).parent / "integration" / "generated" / "fields.json"
@@ -163,7 +162,7 @@ def build() -> dict[str, Any]:
     generation = input_fields(schemas.GenerationInput())
     return {
         "_generated": "by `python -m zapier_app.generate` from zapier_app/schemas.py; do not edit",
-        "hookEvents": list(HOOK_EVENTS),
+        "hookEvents": [str(e) for e in JobEvent],
         "triggerLimit": {"default": schemas.DEFAULT_LIMIT, "max": schemas.MAX_LIMIT},
         "inputFields": {
             "extract_brand": input_fields(schemas.ExtractBrandInput()) + [WAIT_FOR_RESULT],

@@ -19,7 +19,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from connector.delivery.subscriptions import HOOK_EVENTS
+from connector.ledger import JobEvent
 from connector.pi import validation
 from connector.web.bodies import drop_unmapped, is_placeholder, with_scheme
 
@@ -220,13 +220,15 @@ class JobsTriggerQuery(TriggerQuery):
 
     event = fields.String(
         load_default=None,
-        validate=validate.OneOf(HOOK_EVENTS),
+        validate=validate.OneOf(list(JobEvent)),
         metadata=zapier(
             "Event",
             "Which finished jobs start the Zap.",
             required=True,
             default="job.completed",
-            choices=[{"value": e, "sample": e, "label": EVENT_LABELS[e]} for e in HOOK_EVENTS],
+            choices=[
+                {"value": str(e), "sample": str(e), "label": EVENT_LABELS[e]} for e in JobEvent
+            ],
         ),
     )
 
@@ -235,7 +237,7 @@ class HookInput(ZapierInput):
     """Body of POST /hooks."""
 
     target_url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
-    event = fields.String(required=True, validate=validate.OneOf(HOOK_EVENTS))
+    event = fields.String(required=True, validate=validate.OneOf(list(JobEvent)))
 
 
 class ZapierObject(Schema):

@@ -9,10 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.ledger import JobEvent, JobRecord, Ledger
+from connector.ledger import JobRecord, Ledger
 from connector.runtime.secrets import SecretBox, remember_encrypted_field
-
-HOOK_EVENTS = tuple(JobEvent)
 
 
 @dataclass(frozen=True)

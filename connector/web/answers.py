@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from connector.ledger import KINDS, STATUSES
+from connector.ledger import JobKind, JobStatus
 from connector.pi import validation
 
 
@@ -72,8 +72,8 @@ class JobView(Schema):
     """The ledger view of a job (GET/POST /v1/jobs)."""
 
     job_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    kind = fields.String(required=True, validate=validate.OneOf(list(JobKind)))
+    status = fields.String(required=True, validate=validate.OneOf(list(JobStatus)))
     brand_id = nullable_text()
     image_url = nullable_text()
     brand = fields.Nested(

@@ -16,7 +16,7 @@ from connector.delivery.subscriptions import Subscriber
 from connector.errors import BadRequest, NotFound
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import KINDS, JobRecord, get_ledger
+from connector.ledger import JobKind, JobRecord, get_ledger
 from connector.web.bodies import json_object, load, wait_seconds
 from connector.web.budget import request_budget
 
@@ -28,7 +28,7 @@ MAX_WAIT_SECONDS = 25.0
 class JobCreateSchema(Schema):
     """Body of POST /v1/jobs."""
 
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(list(JobKind)))
     input = fields.Dict(required=True, keys=fields.String())
     callback_url = fields.Url(schemes={"http", "https"}, require_tld=False, load_default=None)
 
