@@ -33,7 +33,7 @@ def _as_text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def _check(pattern: re.Pattern[str], message: str):
+def _matching(pattern: re.Pattern[str], message: str):
     def run(value: str) -> None:
         if not pattern.match(value):
             raise ValidationError(message)
@@ -64,15 +64,17 @@ class ExtractInput(Schema):
     )
     subscriber_id = fields.String(
         load_default=None,
-        validate=_check(SUBSCRIBER_ID, "must be the contact's numeric id (ManyChat Contact Id)"),
+        validate=_matching(SUBSCRIBER_ID, "must be the contact's numeric id (ManyChat Contact Id)"),
     )
     manychat_api_key = fields.String(
         load_default=None,
-        validate=_check(API_KEY, "must be a ManyChat API key (Settings > API), without spaces"),
+        validate=_matching(API_KEY, "must be a ManyChat API key (Settings > API), without spaces"),
     )
     flow_ns = fields.String(
         load_default=None,
-        validate=_check(FLOW_NS, "must be a flow's namespace, e.g. content20240101000000_000000"),
+        validate=_matching(
+            FLOW_NS, "must be a flow's namespace, e.g. content20240101000000_000000"
+        ),
     )
 
     @pre_load

@@ -1,7 +1,7 @@
 """Client for the Pi API: jobs, brands, one error tree, safe retries."""
 
 from connector.pi.client import PiClient
-from connector.pi.errors import (
+from connector.pi.exceptions import (
     PiAPIError,
     PiAuthenticationError,
     PiBadRequest,

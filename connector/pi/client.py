@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector.pi.errors import (
+from connector.pi.exceptions import (
     PiConnectionError,
     PiError,
     PiInputError,

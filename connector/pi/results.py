@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.pi.errors import PiJobFailed, PiServerError
+from connector.pi.exceptions import PiJobFailed, PiServerError
 
 KIND_TO_PI_TYPE: dict[str, str] = {
     "brand_extraction": "brand_extraction",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from connector.pi.errors import PiConnectionError
+from connector.pi.exceptions import PiConnectionError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 

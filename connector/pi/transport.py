@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connector.pi.errors import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
+from connector.pi.exceptions import PiConnectionError, PiError, PiServerError, PiTimeout, map_error
 from connector.pi.retry import should_retry
 from connector.runtime import metrics
 from connector.runtime.backoff import PI_BACKOFF, RETRY_AFTER, backoff_delay, parse_retry_after

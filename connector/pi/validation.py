@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from connector.pi.errors import PiInputError
+from connector.pi.exceptions import PiInputError
 
 __all__ = [
     "ASPECT_RATIOS",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.pisim.controls import Controls
 from connector.pisim.envelopes import Reply, accepted, error, success
-from connector.pisim.jobs import (
+from connector.pisim.job_timeline import (
     AD,
     BRAND,
     CAMPAIGN,
@@ -24,7 +24,7 @@ from connector.pisim.jobs import (
     prompt_magic,
 )
 from connector.pisim.state import JobStore
-from connector.pisim.validation import (
+from connector.pisim.zod_checks import (
     UUID_RE,
     parse_brand_fields,
     parse_brand_list_query,

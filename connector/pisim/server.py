@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connector.pisim import admin
+from connector.pisim import sim_admin
 from connector.pisim.api import Request
-from connector.pisim.app import PiSim
 from connector.pisim.controls import LONG_POLL_MODES, Config
 from connector.pisim.envelopes import Reply, error, new_request_id
+from connector.pisim.router import PiSim
 
 DEFAULT_PORT = 8321
 
@@ -83,8 +83,8 @@ class SimHandler(BaseHTTPRequestHandler):
             self._send(error(400, "invalid_request_body", "Malformed request framing."))
             return
         sim = self.server.sim
-        if parts.path == admin.PREFIX or parts.path.startswith(admin.PREFIX + "/"):
-            reply = admin.handle(sim, self.command, parts.path, body)
+        if parts.path == sim_admin.PREFIX or parts.path.startswith(sim_admin.PREFIX + "/"):
+            reply = sim_admin.handle(sim, self.command, parts.path, body)
         else:
             request = Request(
                 method=self.command,

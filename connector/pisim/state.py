@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from connector.pisim.brands import brand_domain, brand_row, iso
-from connector.pisim.jobs import BRAND, Job
+from connector.pisim.job_timeline import BRAND, Job
 
 # Org ids are derived from the key so every key is its own tenant, stable across restarts.
 _ORG_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "pisim.pi-connector")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.pi.errors import PiJobFailed, PiServerError
+from connector.pi.exceptions import PiJobFailed, PiServerError
 from connector.pi.results import (
     KIND_TO_PI_TYPE,
     PI_TYPE_TO_KIND,

@@ -6,7 +6,7 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from connector.pi.errors import PiTimeout
+from connector.pi.exceptions import PiTimeout
 from connector.pi.retry import should_retry
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.pi.errors import PiInputError
+from connector.pi.exceptions import PiInputError
 from connector.pi.validation import (
     ASPECT_RATIOS,
     HTTP_URL_RE,

@@ -9,8 +9,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from connector.pi import errors
-from connector.pi.errors import (
+from connector.pi import exceptions as errors
+from connector.pi.exceptions import (
     PiAPIError,
     PiAuthenticationError,
     PiBadRequest,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from connector.pisim.envelopes import Reply
 
 if TYPE_CHECKING:
-    from connector.pisim.app import PiSim
+    from connector.pisim.router import PiSim
 
 PREFIX = "/_sim"
 _JOB_RE = re.compile(r"^/_sim/jobs/([^/]+)$")
