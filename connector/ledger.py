@@ -41,6 +41,7 @@ class JobEvent(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+DOMAIN_SEARCH_DEPTH = 1000  # how many recent brands a search by domain looks through
 BRAND_FIELDS = ("brand_id", "brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
 
 # Set fields only while the job is not terminal; answer 1 when written.
@@ -311,15 +312,25 @@ class Ledger:
         index = self.account_key(account_id, "finished" if finished else "jobs")
         return self._records(account_id, self.redis.zrevrange(index, 0, max(limit, 1) - 1))
 
-    def list_brands(self, account_id: str, *, limit: int = 50) -> list[JobRecord]:
-        """Return the latest completed extraction of each brand, newest first."""
+    def list_brands(self, account_id: str, *, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Return the latest completed extraction of each brand, newest first (one page)."""
+        start = max(offset, 0)
         brand_ids = self.redis.zrevrange(
-            self.account_key(account_id, "brands"), 0, max(limit, 1) - 1
+            self.account_key(account_id, "brands"), start, start + max(limit, 1) - 1
         )
         if not brand_ids:
             return []
         job_ids = self.redis.hmget(self.account_key(account_id, "brandjob"), brand_ids)
         return self._records(account_id, [j for j in job_ids if j])
+
+    def find_brand_by_domain(self, account_id: str, domain: str) -> JobRecord | None:
+        """Return the latest completed extraction for a domain among the account's recent brands."""
+        wanted = bare_host(domain)
+        # Brands are indexed by id only; a bounded newest-first read keeps this cheap.
+        for record in self.list_brands(account_id, limit=DOMAIN_SEARCH_DEPTH):
+            if wanted and record.domain == wanted:
+                return record
+        return None
 
     def find_brand(self, account_id: str, brand_id: str) -> JobRecord | None:
         """Return the latest completed extraction of a brand, or None."""

@@ -10,8 +10,7 @@ from zapier_app.schemas import ZapierEventObject, ZapierObject
 _OBJECT = ZapierObject()
 _EVENT_OBJECT = ZapierEventObject()
 
-# How far the domain search and the filtered jobs trigger look back (bounded: no full scans).
-DOMAIN_SEARCH_DEPTH = 1000
+# How far the filtered jobs trigger looks back (bounded: no full scans).
 EVENT_FILTER_FACTOR = 4
 
 
@@ -48,12 +47,3 @@ def finished_jobs(
     # A filter may skip some records: read a bounded window so the answer stays cheap.
     records = ledger.list_jobs(account_id, limit=limit * EVENT_FILTER_FACTOR, finished=True)
     return [event_object(r, event) for r in records if event in r.events][:limit]
-
-
-def find_brand_by_domain(ledger: Ledger, account_id: str, domain: str) -> JobRecord | None:
-    """Return the latest completed extraction for a domain among the account's recent brands."""
-    # The ledger indexes brands by id only; a bounded newest-first read keeps this cheap.
-    for record in ledger.list_brands(account_id, limit=DOMAIN_SEARCH_DEPTH):
-        if record.domain == domain:
-            return record
-    return None

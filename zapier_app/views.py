@@ -139,7 +139,7 @@ def search_brand():
     elif query["domain"]:
         domain = bare_host(query["domain"])
         if domain:
-            record = objects.find_brand_by_domain(ledger, account.account_id, domain)
+            record = ledger.find_brand_by_domain(account.account_id, domain)
     if record is None:
         return jsonify([])
     return jsonify([objects.zapier_object(record, id_field="brand_id")])

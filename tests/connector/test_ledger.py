@@ -143,3 +143,30 @@ def test_the_domain_is_a_bare_host_from_the_brand_else_from_the_submitted_url():
     # Records stored before domains were kept bare held the submitted URL.
     assert make(brand={"domain": "https://www.Legacy.example/x"}).domain == "legacy.example"
     assert make(kind="image_generation").domain is None
+
+
+def _finish_brand(ledger, domain: str, created: float):
+    record = make(created=created)
+    record.input = {"url": f"https://{domain}"}
+    ledger.create(record)
+    record.status, record.brand_id = "completed", str(uuid.uuid4())
+    record.brand = {"brand_id": record.brand_id, "domain": domain}
+    ledger.finish(record)
+    return record
+
+
+def test_brands_page_newest_first(ledger):
+    made = [_finish_brand(ledger, f"b{i}.example", time.time() + i) for i in range(5)]
+    newest = [r.brand_id for r in reversed(made)]
+    first = ledger.list_brands("acct-a", limit=2)
+    second = ledger.list_brands("acct-a", limit=2, offset=2)
+    assert [r.brand_id for r in first + second] == newest[:4]
+    assert ledger.list_brands("acct-a", limit=2, offset=10) == []
+
+
+def test_a_brand_is_found_by_the_domain_a_user_types(ledger):
+    brand = _finish_brand(ledger, "acme.example", time.time())
+    for typed in ("acme.example", "www.Acme.example", "https://acme.example/about"):
+        assert ledger.find_brand_by_domain("acct-a", typed).brand_id == brand.brand_id
+    assert ledger.find_brand_by_domain("acct-a", "other.example") is None
+    assert ledger.find_brand_by_domain("acct-b", "acme.example") is None
