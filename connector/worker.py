@@ -17,13 +17,13 @@ import time
 import redis
 from flask import Flask
 from prometheus_client import start_http_server
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
-from connector.runtime.queues import ALL_QUEUES, get_queue
+from connector.runtime.queues import ALL_QUEUES
 from connector.runtime.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -87,14 +87,19 @@ def build_worker(
     store: RedisStore = app.extensions["store"]
     settings = get_settings(app)
     cls = cls or (ConnectorSimpleWorker if simple else ConnectorWorker)
+    # RQ blocks on its queues for (TTL - 15) s: on the app's pool (5 s socket timeout) that
+    # read timed out and the RQ thread quit and restarted, and RQ raised the shared pool's
+    # timeout for everyone else. Its own client keeps both apart.
+    ttl = settings.worker_maintenance_seconds + _RQ_DEQUEUE_MARGIN
+    connection = store.blocking_client(max(1, ttl - _RQ_DEQUEUE_MARGIN))
     worker = cls(
-        [get_queue(store, name) for name in queues],
-        connection=store.redis,
+        [Queue(name, connection=connection) for name in queues],
+        connection=connection,
         job_monitoring_interval=settings.worker_monitoring_seconds,
         maintenance_interval=settings.worker_maintenance_seconds,
         # An idle worker blocks on its queues for (TTL - 15) s before it runs maintenance again;
         # RQ's default (405 s) would leave an abandoned job unseen for minutes.
-        worker_ttl=settings.worker_maintenance_seconds + _RQ_DEQUEUE_MARGIN,
+        worker_ttl=ttl,
     )
     worker.flask_app = app
     worker.heartbeat_grace = settings.worker_heartbeat_grace_seconds

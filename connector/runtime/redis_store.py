@@ -5,6 +5,10 @@ from __future__ import annotations
 import redis
 from flask import Flask, current_app
 
+SOCKET_TIMEOUT = 5.0  # a command that takes longer means Redis is in trouble
+CONNECT_TIMEOUT = 2.0
+BLOCKING_SLACK = 10.0  # a blocking read may answer this long after its own timeout
+
 
 class RedisStore:
     """Hold one Redis client (with its pool) and the key prefix of this deployment."""
@@ -12,16 +16,31 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "pic:", max_connections: int = 2000) -> None:
         self.url = url
         self.prefix = prefix
-        self.redis = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=2,
-            socket_timeout=5,
+        # Hundreds of requests (gevent) or tracker threads may talk to Redis at once;
+        # redis-py's default cap (100) would turn that into errors.
+        self.redis = self._client(SOCKET_TIMEOUT, max_connections)
+        self._blocking: dict[float, redis.Redis] = {}
+
+    def _client(self, socket_timeout: float, max_connections: int) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=socket_timeout,
             health_check_interval=30,
             retry_on_timeout=False,
-            # Hundreds of requests (gevent) or tracker threads may talk to Redis at once;
-            # redis-py's default cap (100) would turn that into errors.
             max_connections=max_connections,
         )
+
+    def blocking_client(self, block_seconds: float) -> redis.Redis:
+        """Return a client of its own for commands that block up to `block_seconds` (BLPOP).
+
+        The shared client keeps a short socket timeout; a blocking read on one of its pooled
+        connections would time out before Redis answers.
+        """
+        timeout = float(block_seconds) + BLOCKING_SLACK
+        if timeout not in self._blocking:
+            self._blocking[timeout] = self._client(timeout, max_connections=100)
+        return self._blocking[timeout]
 
     def key(self, *parts: str) -> str:
         """Return a namespaced key."""

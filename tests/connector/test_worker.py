@@ -1,0 +1,38 @@
+"""RQ workers inside the worker process: their blocking reads never trip the app's Redis timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq import Queue
+from rq.exceptions import DequeueTimeout
+
+from connector import create_app
+from connector.runtime.redis_store import SOCKET_TIMEOUT
+from connector.worker import ConnectorThreadWorker, build_worker
+
+
+def test_an_idle_rq_worker_blocks_longer_than_the_app_socket_timeout(app_config):
+    # RQ blocks on its queues for (maintenance + 15 - 15) s: here 7 s, past the 5 s timeout.
+    app = create_app({**app_config, "CONNECTOR_WORKER_MAINTENANCE_SECONDS": 7})
+    store = app.extensions["store"]
+    store.redis.ping()  # a pooled connection now exists with the app's short timeout
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    assert worker.dequeue_timeout > SOCKET_TIMEOUT
+
+    started = time.monotonic()
+    # The read RQ makes between jobs, on an empty queue: it must end on Redis's side
+    # (DequeueTimeout), not with a client socket timeout, which made RQ log "Redis
+    # connection timeout, quitting..." and the RQ thread start over.
+    with pytest.raises(DequeueTimeout):
+        Queue.dequeue_any(worker.queues, worker.dequeue_timeout, connection=worker.connection)
+    assert time.monotonic() - started >= worker.dequeue_timeout - 0.5
+
+
+def test_rq_leaves_the_app_pool_timeout_alone(app_config):
+    app = create_app({**app_config, "CONNECTOR_WORKER_MAINTENANCE_SECONDS": 30})
+    store = app.extensions["store"]
+    build_worker(app, cls=ConnectorThreadWorker)
+    kwargs = store.redis.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == SOCKET_TIMEOUT  # RQ once raised it to 40 s for everyone
