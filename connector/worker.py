@@ -18,8 +18,10 @@ import redis
 from flask import Flask
 from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.worker import WorkerStatus
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
@@ -32,7 +34,10 @@ log = logging.getLogger(__name__)
 # next maintenance pass runs: with the default settings, 20 s + 60 s + at most 30 s puts it back
 # on its queue within 2 min.
 RESTART_DELAY = 2.0  # between losing Redis and starting over
-STOP_GRACE = 10.0  # how long a stopping process lets running tasks finish
+# How long a stopping process lets running tasks finish: a ManyChat push is up to three calls
+# of CONNECTOR_DELIVERY_TIMEOUT_SECONDS (10 s) each in the worst case; orchestrators allow 30 s.
+STOP_GRACE = 25.0
+THREAD_DEQUEUE_SECONDS = 1  # how long an idle RQ thread blocks on its queues per read
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
@@ -71,6 +76,19 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
     """An RQ worker that runs on a thread: the process's main thread owns the signals."""
 
     death_penalty_class = TimerDeathPenalty  # SIGALRM only reaches the main thread
+
+    @property
+    def dequeue_timeout(self) -> int:  # noqa: D401 - RQ's hook
+        # Short reads: an idle thread sees a stop request within a second.
+        return THREAD_DEQUEUE_SECONDS
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):  # noqa: D401 - RQ's hook
+        # RQ's idle loop keeps reading its queues until a task arrives and only a signal
+        # handler can break it; on a thread there is none. It heartbeats before every read, so
+        # leave here: a task popped after the stop request would die with the process.
+        if self._stop_requested and self.get_state() != WorkerStatus.BUSY:
+            raise StopRequested()
+        return super().heartbeat(timeout, pipeline)
 
     def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ's hook
         pass
@@ -133,16 +151,14 @@ class WorkerProcess:
         self.workers: list[Worker] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._rq_threads: list[threading.Thread] = []
 
     def run(self) -> bool:
         """Serve until asked to stop; return True (a clean stop)."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._serve_metrics()
-        self.tracker.start()
-        self._spawn(self._schedule, "pic-rq-scheduler")
-        for n in range(self.threads):
-            self._spawn(self._work, f"pic-rq-{n}")
+        self.start()
         settings = self.settings
         bound = readoption_bound(
             self.tracker.lease_seconds, self.tracker.scan_seconds, settings.tracker_poll_seconds
@@ -156,8 +172,14 @@ class WorkerProcess:
         )
         while not self.stopping.wait(1.0):
             pass
-        self._shutdown()
+        self.shutdown()
         return True
+
+    def start(self) -> None:
+        """Start the tracker, the scheduler and the RQ threads in the background."""
+        self.tracker.start()
+        self._spawn(self._schedule, "pic-rq-scheduler")
+        self._rq_threads = [self._spawn(self._work, f"pic-rq-{n}") for n in range(self.threads)]
 
     def _serve_metrics(self) -> None:
         """Expose this process's metrics on their own port when one is configured."""
@@ -169,10 +191,11 @@ class WorkerProcess:
     def _on_signal(self, signum, frame) -> None:
         self.stopping.set()
 
-    def _spawn(self, target, name: str) -> None:
+    def _spawn(self, target, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     def _work(self) -> None:
         """Run one RQ worker on this thread; start a fresh one after a Redis outage."""
@@ -203,20 +226,27 @@ class WorkerProcess:
         with contextlib.suppress(redis.RedisError):
             scheduler.release_locks()
 
-    def _shutdown(self) -> None:
-        """Hand leases back, let running tasks finish briefly, and deregister the RQ workers."""
+    def shutdown(self, grace: float = STOP_GRACE) -> int:
+        """Hand leases back, stop taking tasks, let running ones finish; return those cut short.
+
+        A task still running after the grace dies with the process; RQ runs it again once it
+        counts as abandoned (deliveries and Shopify tasks are retried and safe to repeat).
+        """
+        self.stopping.set()
         released = self.tracker.stop()
         with self._lock:
             workers = list(self.workers)
         for worker in workers:
-            worker._stop_requested = True  # checked between tasks
-        deadline = time.monotonic() + STOP_GRACE
-        while time.monotonic() < deadline and any(w.get_state() == "busy" for w in workers):
-            time.sleep(0.1)
+            worker._stop_requested = True  # seen between tasks and before every queue read
+        deadline = time.monotonic() + grace
+        for thread in self._rq_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        cut_short = sum(thread.is_alive() for thread in self._rq_threads)
         for worker in workers:
             with contextlib.suppress(redis.RedisError):
                 worker.register_death()
-        log.info("worker stopped: %s leases handed back", released)
+        log.info("worker stopped: %s leases handed back, %s tasks left to RQ", released, cut_short)
+        return cut_short
 
 
 def run_worker(app: Flask, *, burst: bool = False, simple: bool = False) -> bool:

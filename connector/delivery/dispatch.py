@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
+from rq import Retry
 
 from connector.config import get_settings
 from connector.delivery import outbound
@@ -27,6 +28,8 @@ from connector.runtime.logs import bound_request_id
 from connector.runtime.queues import DELIVER, get_queue
 
 log = logging.getLogger(__name__)
+
+ABANDONED_RETRIES = 3  # runs of a delivery whose worker died mid-task
 
 DELIVERED, RETRY, GONE, FAILED = "delivered", "retry", "gone", "failed"
 SKIPPED = "skipped"  # a metrics outcome: already delivered, or nothing left to deliver
@@ -124,7 +127,14 @@ def enqueue_delivery(
     """Queue one delivery attempt, now or after `delay` seconds."""
     queue = get_queue(current_app.extensions["store"], DELIVER)
     args = (deliver, account_id, job_id, str(ref), attempt)
-    options = {"job_timeout": 120, "result_ttl": 3600, "failure_ttl": 7 * 86400}
+    # RQ's own retry is for a task that never finished (its worker died with it): it runs
+    # again once RQ counts it abandoned. Failed attempts are retried by _attempt instead.
+    options = {
+        "job_timeout": 120,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 86400,
+        "retry": Retry(max=ABANDONED_RETRIES),
+    }
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), *args, **options)
     else:

@@ -36,3 +36,32 @@ def test_rq_leaves_the_app_pool_timeout_alone(app_config):
     build_worker(app, cls=ConnectorThreadWorker)
     kwargs = store.redis.connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == SOCKET_TIMEOUT  # RQ once raised it to 40 s for everyone
+
+
+def _queued(app, name: str) -> int:
+    from connector.runtime.queues import get_queue
+
+    return get_queue(app.extensions["store"], name).count
+
+
+def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
+    from connector.runtime.queues import DELIVER, get_queue
+    from connector.worker import WorkerProcess
+
+    app = create_app(app_config)
+    process = WorkerProcess(app, threads=2)
+    process.start()
+    deadline = time.monotonic() + 10
+    while len(process.workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # both RQ threads are idle, blocked on their queues
+
+    assert process.shutdown(grace=5) == 0
+    assert not any(thread.is_alive() for thread in process._rq_threads)
+    # Work queued after shutdown returns stays queued for the next worker process: an RQ thread
+    # still reading the queues would pop it and die with this process (the lost pushes).
+    get_queue(app.extensions["store"], DELIVER).enqueue(
+        "connector.delivery.dispatch.deliver", "acct", "job", "sub:x", 1
+    )
+    time.sleep(2.5)
+    assert _queued(app, DELIVER) == 1

@@ -56,3 +56,16 @@ def test_retry_after_is_read_in_any_case_and_as_an_http_date():
 def test_unreadable_or_negative_retry_after_leaves_the_backoff_in_charge():
     assert outcome_for_status(429, {"Retry-After": "soon"}).retry_after is None
     assert outcome_for_status(429, {"Retry-After": "-5"}).retry_after is None
+
+
+def test_a_delivery_whose_worker_dies_mid_task_is_run_again_by_rq(app):
+    from connector.delivery.dispatch import ABANDONED_RETRIES, enqueue_delivery
+    from connector.delivery.subscriptions import DeliveryRef
+    from connector.runtime.queues import DELIVER, get_queue
+
+    with app.app_context():
+        enqueue_delivery("acct", "job-1", DeliveryRef.to_subscriber("s1"))
+        [job] = get_queue(app.extensions["store"], DELIVER).get_jobs()
+    # RQ moves an abandoned task to the failed registry unless it has retries left.
+    assert job.retries_left == ABANDONED_RETRIES
+    assert job.args == ("acct", "job-1", "sub:s1", 1)
