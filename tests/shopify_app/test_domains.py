@@ -11,6 +11,7 @@ import pytest
 from rq import Queue
 
 from shopify_app.shops import get_shops
+from shopify_app.spec import ShopBrand, WebhookReceipt
 from shopify_app.tasks import WEBHOOK_TOPICS
 from tests.shopify_app.conftest import extraction_asking_pi, install, run_worker
 from tests.shopify_app.helpers import (
@@ -89,6 +90,7 @@ def test_a_new_primary_domain_is_extracted_once_into_config_and_metafields(
         {"status": "accepted", "refresh": "started"},
         {"status": "accepted", "refresh": "unchanged"},  # another delivery, same new domain
     ]
+    assert all(WebhookReceipt().validate(answer) == {} for answer in answers)
     assert _jobs(redis_client) == ["shopify_app.tasks.extract_brand_for_shop"]
     pending = _config(sim_app)
     assert (pending["status"], pending["domain_change"]) == ("queued", NEW_HOST)
@@ -190,6 +192,7 @@ def test_the_admin_page_api_says_the_brand_is_re_extracting_after_a_domain_chang
         NEW_HOST,
     )
     assert view["brand_id"]  # the current brand is still shown meanwhile
+    assert ShopBrand().validate(view) == {}  # what /openapi.json documents, no key more
     run_worker(sim_app)
     view = extracted.get("/shopify/api/brand", headers=bearer(session_token())).json
     assert (view["status"], view["source_domain"], view["domain_change"]) == (
