@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from connector.errors import BadRequest
@@ -42,11 +43,18 @@ def on_webhook(shop: str, install_id: str, topic: str, host: str) -> str:
 
 def refresh_if_moved(shop: str, install_id: str, host: str) -> str:
     """Start one extraction per new primary domain; `unchanged` when nothing moved."""
-    if not get_shops().claim_domain_change(shop, install_id, host):
+    shops = get_shops()
+    if not shops.claim_domain_change(shop, install_id, host):
         return "unchanged"
-    # With one already pending, none is added: a queued run reads the new domain when it
-    # starts, and a running one extracts again when it ends (tasks._follow_domain_change).
-    tasks.enqueue_extraction(shop, install_id)
+    try:
+        # With one already pending, none is added: a queued run reads the new domain when it
+        # starts, and a running one extracts again when it ends (tasks._follow_domain_change).
+        tasks.enqueue_extraction(shop, install_id)
+    except BaseException:
+        # Unclaim, so that Shopify's retry of this delivery claims and enqueues again.
+        with contextlib.suppress(Exception):
+            shops.settle_domain_change(shop, install_id, host)
+        raise
     return "started"
 
 

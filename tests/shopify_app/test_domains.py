@@ -202,6 +202,24 @@ def test_the_admin_page_api_says_the_brand_is_re_extracting_after_a_domain_chang
     )
 
 
+def test_a_delivery_that_could_not_enqueue_is_processed_on_shopifys_retry(
+    extracted, sim_app, fake_shopify, redis_client, monkeypatch
+):
+    from shopify_app import tasks
+
+    real = tasks.enqueue_extraction
+    monkeypatch.setattr(tasks, "enqueue_extraction", lambda *a: 1 / 0)
+    body = webhook_body("shop/update", domain=NEW_HOST)
+    headers = webhook_headers(body, "shop/update")
+    sim_app.config["PROPAGATE_EXCEPTIONS"] = False
+    assert extracted.post("/shopify/webhooks", data=body, headers=headers).status_code == 500
+    assert _config(sim_app)["domain_change"] is None
+    monkeypatch.setattr(tasks, "enqueue_extraction", real)
+    retry = extracted.post("/shopify/webhooks", data=body, headers=headers)  # same webhook id
+    assert retry.json == {"status": "accepted", "refresh": "started"}
+    assert _jobs(redis_client) == ["shopify_app.tasks.extract_brand_for_shop"]
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 
