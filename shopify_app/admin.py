@@ -30,6 +30,8 @@ def brand_view(shop: str) -> dict[str, Any]:
     }
     # brand_id comes from the shop config itself; the other brand fields from its summary.
     view.update({k: brand.get(k) for k in BRAND_FIELDS if k != "brand_id"})
+    view["source_domain"] = config["source_domain"]
+    view["domain_change"] = config["domain_change"]
     view["error"] = config["last_error"]
     view["metafield_error"] = config["metafield_error"]
     view["last_extracted_at"] = iso(config["last_extracted_at"])

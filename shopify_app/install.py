@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def finish_install(settings: ShopifySettings, shop: str, tokens: TokenSet) -> str:
-    """Check scopes, store the shop, subscribe app/uninstalled, enqueue the extraction."""
+    """Check scopes, store the shop, subscribe its webhooks, enqueue the extraction."""
     if not scopes_cover(tokens.scopes, settings.scopes):
         raise ApiError(
             "the app was not granted every scope it needs (" + ", ".join(settings.scopes) + ")",
@@ -24,9 +24,9 @@ def finish_install(settings: ShopifySettings, shop: str, tokens: TokenSet) -> st
     install_id = get_shops().save_install(shop, tokens)
     try:
         # Two quick attempts inline; the queue keeps trying if Shopify is slow right now.
-        tasks.register_uninstall_webhook(shop, install_id, max_attempts=2)
+        tasks.register_webhooks(shop, install_id, max_attempts=2)
     except ShopifyError as exc:
         log.warning("webhook registration for %s deferred: %s", shop, type(exc).__name__)
-        tasks.enqueue(shop, tasks.register_uninstall_webhook, install_id, retry=tasks.RETRY)
+        tasks.enqueue(shop, tasks.register_webhooks, install_id, retry=tasks.RETRY)
     tasks.enqueue_extraction(shop, install_id)
     return install_id

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from shopify_app.errors import GraphQLError, UserErrors
 from shopify_app.graphql import AdminClient
+from shopify_app.verify import normalize_host
 
 NAMESPACE = "pi"
 
@@ -44,6 +46,7 @@ class ShopInfo:
     name: str | None
     primary_url: str
     installation_gid: str
+    primary_host: str = ""
 
 
 def shop_info(client: AdminClient) -> ShopInfo:
@@ -54,7 +57,13 @@ def shop_info(client: AdminClient) -> ShopInfo:
     installation = (data.get("currentAppInstallation") or {}).get("id")
     if not isinstance(url, str) or not url or not isinstance(installation, str):
         raise GraphQLError("Admin GraphQL did not return the shop's primary domain")
-    return ShopInfo(name=shop.get("name"), primary_url=url, installation_gid=installation)
+    host = normalize_host((shop.get("primaryDomain") or {}).get("host"))
+    return ShopInfo(
+        name=shop.get("name"),
+        primary_url=url,
+        installation_gid=installation,
+        primary_host=host or normalize_host(urlsplit(url).hostname) or "",
+    )
 
 
 def brand_metafields(owner_id: str, fields: dict[str, Any]) -> list[dict[str, str]]:

@@ -27,6 +27,32 @@ redis.call('HSET', KEYS[2], unpack(ARGV, 2))
 return 1
 """
 
+# Record ARGV[2] as the shop's new primary domain in the config KEYS[2] unless the latest
+# extraction already read it or it is already recorded: 1 when recorded (start one extraction).
+_CLAIM_DOMAIN_LUA = """
+if redis.call('HGET', KEYS[1], 'install_id') ~= ARGV[1] then return 0 end
+local known = redis.call('HGET', KEYS[2], 'extract_domain')
+if not known or known == '' then known = redis.call('HGET', KEYS[2], 'source_domain') end
+local pending = redis.call('HGET', KEYS[2], 'domain_change')
+if known == ARGV[2] then
+  if pending and pending ~= '' then
+    redis.call('HSET', KEYS[2], 'domain_change', '', 'updated_at', ARGV[3])
+  end
+  return 0
+end
+if pending == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], 'domain_change', ARGV[2], 'updated_at', ARGV[3])
+return 1
+"""
+
+# Clear the recorded domain change ARGV[2], only if it is still the one recorded.
+_SETTLE_DOMAIN_LUA = """
+if redis.call('HGET', KEYS[1], 'install_id') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[2], 'domain_change') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], 'domain_change', '', 'updated_at', ARGV[3])
+return 1
+"""
+
 
 @dataclass
 class TokenSet:
@@ -65,6 +91,8 @@ class ShopStore:
         self.redis = store.redis
         self.box = box
         self._if_install = self.redis.register_script(_IF_INSTALL_LUA)
+        self._claim_domain = self.redis.register_script(_CLAIM_DOMAIN_LUA)
+        self._settle_domain = self.redis.register_script(_SETTLE_DOMAIN_LUA)
 
     # The shop is a hash tag, so all its keys share a cluster slot and one SCAN pattern.
     def key(self, shop: str, *parts: str) -> str:
@@ -214,6 +242,11 @@ class ShopStore:
             if d.get("last_extracted_at")
             else None,
             "updated_at": float(d["updated_at"]) if d.get("updated_at") else None,
+            # The primary domain the current brand came from, the one the latest extraction
+            # read, and a new one Shopify reported that an extraction is (re)starting for.
+            "source_domain": d.get("source_domain") or None,
+            "extract_domain": d.get("extract_domain") or None,
+            "domain_change": d.get("domain_change") or None,
         }
 
     def update_config(self, shop: str, install_id: str, **fields: Any) -> bool:
@@ -228,9 +261,14 @@ class ShopStore:
         )
 
     def persist_brand(
-        self, shop: str, install_id: str, job_id: str, fields: dict[str, Any]
+        self,
+        shop: str,
+        install_id: str,
+        job_id: str,
+        fields: dict[str, Any],
+        source_domain: str | None = None,
     ) -> bool:
-        """Store the extracted brand in one write: brand_id, summary, status, time."""
+        """Store the extracted brand in one write: brand_id, summary, its domain, status, time."""
         return self.update_config(
             shop,
             install_id,
@@ -238,9 +276,20 @@ class ShopStore:
             job_id=job_id,
             brand_id=fields.get("brand_id"),
             brand=json.dumps(fields, sort_keys=True),
+            source_domain=source_domain,
             last_error=None,
             last_extracted_at=repr(time.time()),
         )
+
+    def claim_domain_change(self, shop: str, install_id: str, host: str) -> bool:
+        """Record a new primary domain once; True for the one caller that should re-extract."""
+        keys = [self.key(shop), self.key(shop, "config")]
+        return bool(self._claim_domain(keys=keys, args=[install_id, host, repr(time.time())]))
+
+    def settle_domain_change(self, shop: str, install_id: str, host: str) -> bool:
+        """Clear the recorded domain change `host` once an extraction has covered it."""
+        keys = [self.key(shop), self.key(shop, "config")]
+        return bool(self._settle_domain(keys=keys, args=[install_id, host, repr(time.time())]))
 
     # --- pending work, compliance, erasure ----------------------------------------------
     def add_rq_job(self, shop: str, job_id: str) -> None:

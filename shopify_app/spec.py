@@ -20,6 +20,12 @@ class ShopBrand(FlatBrand):
     shop = fields.String(required=True)
     status = nullable_text()
     job_id = nullable_text()
+    source_domain = nullable_text(
+        description="the shop's primary domain the current brand was extracted from"
+    )
+    domain_change = nullable_text(
+        description="a new primary domain the brand is being re-extracted for"
+    )
     error = nullable_text()
     metafield_error = nullable_text()
     last_extracted_at = nullable_text()
@@ -42,6 +48,13 @@ class WebhookReceipt(Schema):
         required=True, validate=validate.OneOf(["accepted", "duplicate", "ignored"])
     )
     topic = fields.String(metadata={"description": "the ignored topic"})
+    refresh = fields.String(
+        validate=validate.OneOf(["started", "unchanged", "checking"]),
+        metadata={
+            "description": "shop/update and domains/*: a re-extraction started for a new primary"
+            " domain, nothing moved, or a look at the primary domain is queued"
+        },
+    )
 
 
 SHOP = param(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from rq import Retry
@@ -29,7 +30,15 @@ from shopify_app.tokens import ShopTokens
 
 log = logging.getLogger(__name__)
 
-UNINSTALL_TOPIC = "APP_UNINSTALLED"
+# app/uninstalled, then what tells us the primary domain may have moved: shop/update carries
+# the new `domain`; domains/* say a domain changed, and a check reads the primary domain.
+WEBHOOK_TOPICS = (
+    "APP_UNINSTALLED",
+    "SHOP_UPDATE",
+    "DOMAINS_CREATE",
+    "DOMAINS_UPDATE",
+    "DOMAINS_DESTROY",
+)
 RETRY = Retry(max=3, interval=[10, 30, 90])
 
 
@@ -92,41 +101,21 @@ def _failure_text(exc: BaseException) -> str:
     return "the extraction failed unexpectedly"
 
 
+@dataclass
+class _Run:
+    """What one extraction read: the domain change recorded before it, the primary host."""
+
+    domain_change: str | None = None
+    host: str | None = None
+
+
 def extract_brand_for_shop(shop: str, install_id: str) -> str:
     """RQ task: extract the brand of the shop's primary domain and persist it (safe to re-run)."""
-    settings, shops = get_shopify_settings(), get_shops()
+    shops = get_shops()
     lock_key = shops.key(shop, "lock", "extract")
+    run = _Run()
     try:
-        record = shops.installed(shop)
-        if record is None or record.install_id != install_id:
-            return "skipped"
-        shops.update_config(shop, install_id, status="running", last_error=None)
-        client = admin_client(settings, shop, install_id)
-        info = operations.shop_info(client)
-        shops.set_installation_gid(shop, install_id, info.installation_gid)
-        account = settings.pi_account()
-        submission = submit_job(
-            account,
-            JobKind.BRAND_EXTRACTION,
-            {"url": info.primary_url},
-            origin="shopify",
-            origin_ref=shop,
-        )
-        job_id = submission.record.job_id
-        shops.update_config(shop, install_id, job_id=job_id)
-        job = wait_in_worker(account.account_id, job_id)
-        if job.status == JobStatus.COMPLETED and not job.brand_id:
-            job.status, job.error = JobStatus.FAILED, "Pi finished the job without a brand"
-        if job.status != JobStatus.COMPLETED:
-            shops.update_config(
-                shop,
-                install_id,
-                status="failed",
-                job_id=job_id,
-                last_error=job.error or "the Pi job failed",
-            )
-            return "failed"
-        return _write_brand(shop, install_id, job, client, info.installation_gid)
+        outcome = _extract(shop, install_id, run)
     except ShopNotInstalled:
         return "skipped"
     except (PiError, PiInputError, ApiError, ShopifyError) as exc:
@@ -134,23 +123,79 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
         log.warning("brand extraction for %s failed: %s", shop, type(exc).__name__)
         if getattr(exc, "retryable", False) or _pi_transient(exc):
             raise
-        return "failed"
+        outcome = "failed"
     finally:
         # Free the slot only if it is still ours (a re-install may have taken it).
         if shops.redis.get(lock_key) == install_id.encode():
             shops.redis.delete(lock_key)
+    if outcome != "skipped" and run.host:
+        _follow_domain_change(shop, install_id, run)
+    return outcome
+
+
+def _extract(shop: str, install_id: str, run: _Run) -> str:
+    """Read the primary domain, run the Pi job, store what it found; return the outcome."""
+    settings, shops = get_shopify_settings(), get_shops()
+    record = shops.installed(shop)
+    if record is None or record.install_id != install_id:
+        return "skipped"
+    # Read before Shopify is asked: a change recorded after this may not be in what it answers.
+    run.domain_change = shops.config(shop)["domain_change"]
+    shops.update_config(shop, install_id, status="running", last_error=None)
+    client = admin_client(settings, shop, install_id)
+    info = operations.shop_info(client)
+    run.host = info.primary_host
+    shops.update_config(shop, install_id, extract_domain=info.primary_host)
+    shops.set_installation_gid(shop, install_id, info.installation_gid)
+    account = settings.pi_account()
+    submission = submit_job(
+        account,
+        JobKind.BRAND_EXTRACTION,
+        {"url": info.primary_url},
+        origin="shopify",
+        origin_ref=shop,
+    )
+    job_id = submission.record.job_id
+    shops.update_config(shop, install_id, job_id=job_id)
+    job = wait_in_worker(account.account_id, job_id)
+    if job.status == JobStatus.COMPLETED and not job.brand_id:
+        job.status, job.error = JobStatus.FAILED, "Pi finished the job without a brand"
+    if job.status != JobStatus.COMPLETED:
+        shops.update_config(
+            shop,
+            install_id,
+            status="failed",
+            job_id=job_id,
+            last_error=job.error or "the Pi job failed",
+        )
+        return "failed"
+    return _write_brand(shop, install_id, job, client, info)
+
+
+def _follow_domain_change(shop: str, install_id: str, run: _Run) -> None:
+    """Clear a domain change this run covered; extract again for one that came in meanwhile."""
+    shops = get_shops()
+    change = shops.config(shop)["domain_change"]
+    if not change:
+        return
+    # Recorded before Shopify was asked, or what Shopify answered: this run covered it. Only a
+    # change that arrived later, for another domain, needs a run of its own (one, not a loop).
+    if change in (run.domain_change, run.host):
+        shops.settle_domain_change(shop, install_id, change)
+    else:
+        enqueue_extraction(shop, install_id)
 
 
 def _write_brand(
-    shop: str, install_id: str, job: JobRecord, client: AdminClient, installation_gid: str
+    shop: str, install_id: str, job: JobRecord, client: AdminClient, info: operations.ShopInfo
 ) -> str:
     """Store the brand in the shop config, then in the installation's metafields."""
     shops = get_shops()
     fields = job.brand_fields()
-    if not shops.persist_brand(shop, install_id, job.job_id, fields):
+    if not shops.persist_brand(shop, install_id, job.job_id, fields, info.primary_host):
         return "skipped"  # uninstalled while we waited: store nothing
     try:
-        operations.set_brand_metafields(client, installation_gid, fields)
+        operations.set_brand_metafields(client, info.installation_gid, fields)
         shops.update_config(shop, install_id, metafield_error=None)
     except (UserErrors, ShopifyError) as exc:
         if isinstance(exc, ShopNotInstalled):
@@ -169,14 +214,17 @@ def _pi_transient(exc: BaseException) -> bool:
     )
 
 
-def register_uninstall_webhook(shop: str, install_id: str, *, max_attempts: int = 6) -> str:
-    """RQ task (and install step): subscribe app/uninstalled through Admin GraphQL."""
+def register_webhooks(shop: str, install_id: str, *, max_attempts: int = 6) -> str:
+    """RQ task (and install step): subscribe the shop's webhook topics through Admin GraphQL."""
     settings, shops = get_shopify_settings(), get_shops()
     record = shops.installed(shop)
     if record is None or record.install_id != install_id:
         return "skipped"
     client = admin_client(settings, shop, install_id, max_attempts=max_attempts)
-    operations.register_webhook(client, UNINSTALL_TOPIC, settings.public("/shopify/webhooks"))
+    uri = settings.public("/shopify/webhooks")
+    # app/uninstalled first: the rest only keep the brand fresh, this one stops work for a shop.
+    for topic in WEBHOOK_TOPICS:
+        operations.register_webhook(client, topic, uri)
     return "registered"
 
 

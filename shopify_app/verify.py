@@ -29,6 +29,9 @@ SHOP_DOMAIN = re.compile(
 )
 # Epoch seconds, as Shopify signs them (and as int() reads them once trimmed).
 TIMESTAMP = re.compile(r"^-?[0-9]+$")
+_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# A host name (a shop's primary domain), lower case, without a trailing dot.
+HOST = re.compile(f"^(?=.{{1,253}}$)(?:{_LABEL}\\.)*{_LABEL}$")
 
 
 def require_shop(value: Any) -> str:
@@ -44,6 +47,14 @@ def require_shop(value: Any) -> str:
             code="invalid_shop",
         )
     return shop
+
+
+def normalize_host(value: Any) -> str | None:
+    """Return a domain as one spelling (lower case, no trailing dot), or None when it is none."""
+    if not isinstance(value, str):
+        return None
+    host = value.strip().rstrip(".").lower()
+    return host if HOST.fullmatch(host) else None
 
 
 @functools.lru_cache(maxsize=8)

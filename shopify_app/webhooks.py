@@ -10,7 +10,7 @@ from flask import jsonify, request
 
 from connector.errors import BadRequest, Unauthorized
 from connector.runtime.redis_store import get_redis_store
-from shopify_app import tasks
+from shopify_app import domains, tasks
 from shopify_app.blueprint import bp
 from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
@@ -18,7 +18,7 @@ from shopify_app.verify import require_shop, webhook_hmac_valid
 
 DEDUPE_TTL = 7 * 86400  # longer than Shopify's retry window (8 tries over 4 hours)
 COMPLIANCE = ("customers/data_request", "customers/redact")
-TOPICS = ("app/uninstalled", "shop/redact", *COMPLIANCE)
+TOPICS = ("app/uninstalled", "shop/redact", *COMPLIANCE, *domains.TOPICS)
 WEBHOOK_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
 
 
@@ -43,6 +43,32 @@ def _dedupe_key(webhook_id: str) -> str:
 @bp.post("/webhooks")
 def receive_webhook():
     """Handle one webhook delivery from Shopify."""
+    topic, webhook_id, shop, payload = _read_delivery()
+    if topic not in TOPICS:
+        return jsonify({"status": "ignored", "topic": topic})
+    signal = None
+    if topic in domains.TOPICS:
+        signal = _domain_signal(topic, shop, payload)
+        if signal is None:  # not installed: there is no brand to keep fresh
+            return jsonify({"status": "ignored", "topic": topic})
+
+    redis = get_redis_store().redis
+    key = _dedupe_key(webhook_id)
+    if not redis.set(key, "1", nx=True, ex=DEDUPE_TTL):
+        return jsonify({"status": "duplicate"})
+    try:
+        if signal is not None:
+            refresh = domains.on_webhook(shop, signal[0], topic, signal[1])
+            return jsonify({"status": "accepted", "refresh": refresh})
+        _dispatch(topic, shop, payload)
+    except BaseException:
+        redis.delete(key)  # let Shopify's retry try again
+        raise
+    return jsonify({"status": "accepted"})
+
+
+def _read_delivery() -> tuple[str, str, str, dict]:
+    """Verify a delivery and return its topic, id, shop and JSON object (401/400 otherwise)."""
     settings = get_shopify_settings()
     body = request.get_data(cache=False)
     if not webhook_hmac_valid(body, request.headers.get("X-Shopify-Hmac-SHA256"), settings.secrets):
@@ -60,19 +86,14 @@ def receive_webhook():
         payload = None
     if not isinstance(payload, dict):
         raise BadRequest("the webhook body is not a JSON object", code="invalid_json")
-    if topic not in TOPICS:
-        return jsonify({"status": "ignored", "topic": topic})
+    return topic, webhook_id, shop, payload
 
-    redis = get_redis_store().redis
-    key = _dedupe_key(webhook_id)
-    if not redis.set(key, "1", nx=True, ex=DEDUPE_TTL):
-        return jsonify({"status": "duplicate"})
-    try:
-        _dispatch(topic, shop, payload)
-    except BaseException:
-        redis.delete(key)  # let Shopify's retry try again
-        raise
-    return jsonify({"status": "accepted"})
+
+def _domain_signal(topic: str, shop: str, payload: dict) -> tuple[str, str] | None:
+    """Return (install id, domain) of a shop/update or domains/* delivery; None if not installed."""
+    host = domains.payload_host(topic, payload)  # a 400 before anything is stored
+    record = get_shops().installed(shop)
+    return (record.install_id, host) if record is not None else None
 
 
 def _dispatch(topic: str, shop: str, payload: dict) -> None:

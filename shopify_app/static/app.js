@@ -15,6 +15,7 @@
   };
   var BADGE_TEXT = { none: "Not extracted", queued: "Queued", running: "Extracting",
                      completed: "Extracted", failed: "Failed" };
+  var REEXTRACTING = "Re-extracting after domain change";
   var pollTimer = null;
 
   function $(id) { return document.getElementById(id); }
@@ -67,19 +68,29 @@
     $("hex-" + which).textContent = hex || "—";
   }
 
+  // The store's primary domain moved: a brand from the old one exists, a new one is coming.
+  function movedDomain(view, running) {
+    return running && view.domain_change && view.source_domain ? view.domain_change : null;
+  }
+
   function render(view) {
     var status = view.status || "none";
     var running = !!RUNNING[status];
-    $("badge").textContent = BADGE_TEXT[status] || status;
+    var moved = movedDomain(view, running);
+    $("badge").textContent = moved ? "Re-extracting" : (BADGE_TEXT[status] || status);
     $("badge").className = "badge " + status;
     $("spinner").hidden = !running;
-    $("status-text").textContent = STATUS_TEXT[status] || status;
+    $("status-text").textContent = moved
+      ? REEXTRACTING + " (" + view.source_domain + " \u2192 " + moved + ")\u2026"
+      : (STATUS_TEXT[status] || status);
 
     var hasBrand = !!view.brand_id;
     $("brand").hidden = !hasBrand;
     if (hasBrand) {
       $("brand-name").textContent = view.brand_name || "Unnamed brand";
       $("brand-domain").textContent = view.domain || "";
+      $("brand-source").textContent = view.source_domain
+        ? "Extracted from your store at " + view.source_domain : "";
       $("brand-id").textContent = view.brand_id;
       setSwatch("primary", view.primary_hex);
       setSwatch("secondary", view.secondary_hex);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,6 +62,28 @@ def run_worker(app) -> None:
     from connector.worker import run_until_idle
 
     run_until_idle(app)
+
+
+def extraction_asking_pi(app, pisim, shop: str = SHOP) -> tuple[threading.Thread, list[str]]:
+    """Run the shop's extraction task on a thread; return once it has asked Pi for the job."""
+    from shopify_app.shops import get_shops
+    from shopify_app.tasks import extract_brand_for_shop
+
+    with app.app_context():
+        install_id = get_shops().get(shop).install_id
+    asked = pisim.count("POST /api/v1/brands/extract")
+    outcome: list[str] = []
+
+    def work() -> None:
+        with app.app_context():
+            outcome.append(extract_brand_for_shop(shop, install_id))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while pisim.count("POST /api/v1/brands/extract") == asked and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return thread, outcome
 
 
 def install(client, fake: FakeShopify, shop: str = SHOP) -> str:

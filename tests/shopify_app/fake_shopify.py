@@ -94,6 +94,11 @@ class FakeShopify:
             self.issued.append(code)
         return code
 
+    def set_primary_domain(self, domain: str, primary_url: str) -> None:
+        """Make another domain the shop's primary one (Settings > Domains in the admin)."""
+        with self.lock:
+            self.shops[domain].primary_url = primary_url
+
     def expire_access_tokens(self, domain: str) -> None:
         """Make every access token of the shop expired (Shopify answers 401 from now on)."""
         with self.lock:

@@ -19,6 +19,7 @@ SECRET = "shpss_current_test_secret_0123456789"
 OLD_SECRET = "shpss_previous_test_secret_9876543210"
 PI_KEY = "pi_test_shopify_app_account_key"
 SHOP = "pi-demo.myshopify.com"
+PRIMARY_HOST = "www.pi-demo.example"  # the fake Shopify's primary domain for SHOP
 
 
 def oauth_hmac(params: dict[str, str], secret: str = SECRET) -> str:
@@ -56,8 +57,9 @@ def webhook_headers(
     }
 
 
-def webhook_body(topic: str, shop: str = SHOP) -> bytes:
-    """Return a plausible payload for a topic."""
+def webhook_body(topic: str, shop: str = SHOP, **fields: Any) -> bytes:
+    """Return a plausible payload for a topic (`fields` replace or add top-level keys)."""
+    domain = fields.pop("domain", PRIMARY_HOST)
     payloads: dict[str, Any] = {
         "app/uninstalled": {"id": 1, "name": "Pi Demo", "domain": shop, "myshopify_domain": shop},
         "shop/redact": {"shop_id": 1, "shop_domain": shop},
@@ -72,8 +74,24 @@ def webhook_body(topic: str, shop: str = SHOP) -> bytes:
             "customer": {"id": 7},
             "data_request": {"id": 9999},
         },
+        # shop/update sends the whole shop: `domain` is its primary domain.
+        "shop/update": {
+            "id": 1,
+            "name": "Pi Demo",
+            "domain": domain,
+            "myshopify_domain": shop,
+            "email": "owner@pi-demo.example",
+        },
     }
-    return json.dumps(payloads.get(topic, {"shop_domain": shop})).encode()
+    for name in ("domains/create", "domains/update", "domains/destroy"):
+        payloads[name] = {
+            "id": 7,
+            "host": domain,
+            "ssl_enabled": True,
+            "localization": {"country": None, "default_locale": "en", "alternate_locales": []},
+        }
+    payload = {**payloads.get(topic, {"shop_domain": shop}), **fields}
+    return json.dumps(payload).encode()
 
 
 def session_token(

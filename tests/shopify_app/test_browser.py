@@ -1,4 +1,4 @@
-"""The embedded admin page in headless Chromium: token exchange, spinner, failure, re-extract."""
+"""The embedded admin page in headless Chromium: install, failure, re-extract, domain change."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
+import requests
 
-from tests.shopify_app.helpers import SHOP, dump_redis, session_token
+from tests.shopify_app.helpers import (
+    SHOP,
+    dump_redis,
+    session_token,
+    webhook_body,
+    webhook_headers,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -114,7 +121,43 @@ def test_admin_page_installs_shows_failure_and_re_extracts_with_a_new_job(
     assert page.eval_on_selector("#swatch-secondary", swatch) == _rgb(secondary)
     assert page.text_content("#badge") == "Extracted"
     assert page.text_content("#brand-id") == second["brand_id"]
+    assert page.text_content("#brand-source") == (
+        "Extracted from your store at www.secs2-store.example"
+    )
     page.screenshot(path=str(ARTIFACTS / "shopify_admin.png"), full_page=True)
+
+    # The merchant makes another domain primary: Shopify's shop/update starts a re-extraction,
+    # and the page says so while the last brand stays on show.
+    fake_shopify.set_primary_domain(SHOP, "https://www.secs3-outfitters.example")
+    body = webhook_body("shop/update", domain="www.secs3-outfitters.example")
+    answer = requests.post(
+        shop_stack.base_url + "/shopify/webhooks",
+        data=body,
+        headers=webhook_headers(body, "shop/update"),
+        timeout=10,
+    )
+    assert answer.json() == {"status": "accepted", "refresh": "started"}
+    page.reload()
+    page.wait_for_function(
+        "document.getElementById('status-text').textContent.startsWith("
+        "'Re-extracting after domain change')",
+        timeout=10_000,
+    )
+    assert page.text_content("#status-text") == (
+        "Re-extracting after domain change"
+        " (www.secs2-store.example \u2192 www.secs3-outfitters.example)\u2026"
+    )
+    assert page.is_visible("#spinner") and page.is_disabled("#refresh")
+    assert page.text_content("#badge") == "Re-extracting"
+    assert page.text_content("#brand-name") == "Secs2 Store"
+    page.screenshot(path=str(ARTIFACTS / "shopify_admin_domain_change.png"), full_page=True)
+    page.wait_for_function(
+        "document.getElementById('status-text').textContent === 'Brand extracted.'", timeout=20_000
+    )
+    assert page.text_content("#brand-name") == "Secs3 Outfitters"
+    assert page.text_content("#brand-source") == (
+        "Extracted from your store at www.secs3-outfitters.example"
+    )
 
     # Session tokens (and the offline tokens they were exchanged for) stay out of Redis and logs.
     dump = dump_redis(redis.Redis.from_url(shop_stack.redis_url))

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 import requests
 
+from shopify_app.tasks import WEBHOOK_TOPICS
 from tests.shopify_app.helpers import (
     API_KEY,
     SHOP,
@@ -72,7 +73,8 @@ def test_install_to_brand_id_in_config_and_metafield_then_uninstall_and_redact(
     assert metafields[("pi", "brand_id")]["value"] == brand_id
     assert json.loads(metafields[("pi", "brand")]["value"])["brand_id"] == brand_id
     assert fake_shopify.shops[SHOP].webhooks == [
-        {"topic": "APP_UNINSTALLED", "uri": shop_stack.base_url + "/shopify/webhooks"}
+        {"topic": topic, "uri": shop_stack.base_url + "/shopify/webhooks"}
+        for topic in WEBHOOK_TOPICS
     ]
     assert pisim.count("POST /api/v1/brands/extract") == 1
 

@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 from connector.config import Settings
 from connector.errors import Unauthorized
 from shopify_app.settings import shopify_settings_from
+from shopify_app.tasks import WEBHOOK_TOPICS
 from shopify_app.verify import session_class, verify_oauth_query
 from tests.shopify_app.conftest import install
 from tests.shopify_app.helpers import API_KEY, OLD_SECRET, PI_KEY, SECRET, SHOP, signed_query
@@ -144,9 +145,10 @@ def test_callback_exchanges_code_for_expiring_token_and_redirects_into_admin(
     assert response.headers["Location"] == f"https://{SHOP}/admin/apps/{API_KEY}"
     (token_call,) = fake_shopify.calls("token")
     assert token_call["grant"] == "code" and token_call["expiring"] == "1"
-    # app/uninstalled is subscribed through Admin GraphQL, pointing at our webhook endpoint.
+    # app/uninstalled, then the primary domain's topics, through Admin GraphQL, to our endpoint.
     assert fake_shopify.shops[SHOP].webhooks == [
-        {"topic": "APP_UNINSTALLED", "uri": "https://connector.test/shopify/webhooks"}
+        {"topic": topic, "uri": "https://connector.test/shopify/webhooks"}
+        for topic in WEBHOOK_TOPICS
     ]
     shop_hash = redis_client.hgetall(f"pic:shop:{{{SHOP}}}")
     assert shop_hash[b"scopes"] == b"read_products"

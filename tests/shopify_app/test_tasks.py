@@ -10,7 +10,7 @@ from connector.ledger import get_ledger
 from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
 from shopify_app.tasks import enqueue_extraction, extract_brand_for_shop, handle_uninstalled
-from tests.shopify_app.conftest import install, run_worker
+from tests.shopify_app.conftest import extraction_asking_pi, install, run_worker
 from tests.shopify_app.helpers import SHOP
 
 EXTRACT = "POST /api/v1/brands/extract"
@@ -122,19 +122,7 @@ def test_shop_uninstalled_during_the_wait_gets_nothing_persisted(sim_app, fake_s
     fake_shopify.add_shop(SHOP, primary_url="https://www.secs2-store.example")
     client = sim_app.test_client()
     install(client, fake_shopify)
-    with sim_app.app_context():
-        install_id = get_shops().get(SHOP).install_id
-    outcome: list[str] = []
-
-    def work() -> None:
-        with sim_app.app_context():
-            outcome.append(extract_brand_for_shop(SHOP, install_id))
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while pisim.count(EXTRACT) == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    thread, outcome = extraction_asking_pi(sim_app, pisim)
     with sim_app.app_context():
         assert handle_uninstalled(SHOP, time.time()) == "uninstalled"
     thread.join(30)
