@@ -34,6 +34,9 @@ WAIT_FOR_RESULT = {
     ),
 }
 
+# The types Zapier accepts on an output field (text, say, is an input-only type).
+OUTPUT_TYPES = ("string", "number", "boolean", "datetime", "file", "password", "integer")
+
 _TYPES: list[tuple[type[fields.Field], str]] = [
     (fields.Boolean, "boolean"),
     (fields.Integer, "integer"),
@@ -90,7 +93,7 @@ def input_fields(schema: Schema) -> list[dict[str, Any]]:
         choices = meta.get("choices") or _choices(field)
         if choices:
             spec["choices"] = choices
-        for extra in ("default", "placeholder"):
+        for extra in ("default", "placeholder", "dynamic", "search"):
             if extra in meta:
                 spec[extra] = meta[extra]
         spec["helpText"] = meta["helpText"]
@@ -99,16 +102,22 @@ def input_fields(schema: Schema) -> list[dict[str, Any]]:
 
 
 def output_fields(schema: Schema) -> list[dict[str, Any]]:
-    """Return Zapier outputFields (key, label, type, primary) for the object schema."""
+    """Return Zapier outputFields (key, label, type, primary) for an object schema."""
     specs = []
     for name, field in schema.fields.items():
         meta = field.metadata["zapier"]
         spec: dict[str, Any] = {"key": name, "label": meta["label"]}
-        spec["type"] = meta.get("type") if meta.get("type") in ("datetime", "file") else "string"
+        wanted = meta.get("type")
+        spec["type"] = wanted if wanted in OUTPUT_TYPES else _base_type(field)
         if meta.get("primary"):
             spec["primary"] = True
         specs.append(spec)
     return specs
+
+
+def with_image_file(item: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """Return a sample with the image file the integration adds (its URL stands in for it)."""
+    return schema.dump({**item, "image_file": item["image_url"]})
 
 
 def _sample_record(kind: str, job_id: str, **extra: Any) -> JobRecord:
@@ -148,12 +157,15 @@ def samples() -> dict[str, dict[str, Any]]:
         brand_id=_SAMPLE_BRAND["brand_id"],
         image_url="https://cdn.example.com/campaigns/7e4f0a6b.png",
     )
+    job_output = schemas.ZapierJobOutput()
     return {
         "brand_job": objects.zapier_object(brand_job),
-        "brand": objects.zapier_object(brand_job, id_field="brand_id"),
-        "image_job": objects.zapier_object(image_job),
-        "campaign_job": objects.zapier_object(campaign_job),
-        "job_event": objects.event_object(brand_job, "job.completed"),
+        "brand": objects.brand_object(brand_job),
+        "image_job": with_image_file(objects.zapier_object(image_job), job_output),
+        "campaign_job": with_image_file(objects.zapier_object(campaign_job), job_output),
+        "job_event": with_image_file(
+            objects.event_object(image_job, "job.completed"), schemas.ZapierEventOutput()
+        ),
     }
 
 
@@ -164,6 +176,8 @@ def build() -> dict[str, Any]:
         "_generated": "by `python -m zapier_app.generate` from zapier_app/schemas.py; do not edit",
         "hookEvents": [str(e) for e in JobEvent],
         "triggerLimit": {"default": schemas.DEFAULT_LIMIT, "max": schemas.MAX_LIMIT},
+        # The Brand dropdown's trigger asks for page bundle.meta.page of this many brands.
+        "brandPages": {"size": schemas.DEFAULT_LIMIT, "maxPage": schemas.MAX_PAGE},
         "inputFields": {
             "extract_brand": input_fields(schemas.ExtractBrandInput()) + [WAIT_FOR_RESULT],
             "generate_image": generation + [WAIT_FOR_RESULT],
@@ -171,11 +185,13 @@ def build() -> dict[str, Any]:
             "find_job": input_fields(schemas.JobSearchQuery()),
             "find_brand": input_fields(schemas.BrandSearchQuery()),
             "job_finished": input_fields(schemas.JobsTriggerQuery()),
-            "new_brand": input_fields(schemas.TriggerQuery()),
+            "new_brand": input_fields(schemas.BrandsTriggerQuery()),
         },
         "outputFields": {
             "object": output_fields(schemas.ZapierObject()),
-            "event": output_fields(schemas.ZapierEventObject()),
+            "brand": output_fields(schemas.ZapierBrandObject()),
+            "job": output_fields(schemas.ZapierJobOutput()),
+            "event": output_fields(schemas.ZapierEventOutput()),
         },
         "samples": samples(),
     }

@@ -19,17 +19,28 @@ from marshmallow import (
     validates_schema,
 )
 
-from connector.ledger import JobEvent
+from connector.ledger import JobEvent, JobKind
 from connector.pi import validation
 from connector.web.bodies import drop_unmapped, is_placeholder, with_scheme
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+# The brands trigger pages by `page` (0-based, as Zapier's bundle.meta.page) of `limit` brands;
+# the cap keeps the offset a small number (100 × 1000 brands at most).
+MAX_PAGE = 1000
+# The hidden trigger that feeds the Brand dropdowns, and the search that finds a brand.
+BRAND_DROPDOWN = "brand_list.id.label"
+BRAND_SEARCH = "find_brand.id"
 
 EVENT_LABELS = {
-    "job.completed": "Job completed (any kind)",
-    "job.failed": "Job failed (any kind)",
-    "brand.extracted": "Brand extracted",
+    JobEvent.BRAND_EXTRACTED: "Brand extracted",
+    JobEvent.JOB_COMPLETED: "Job completed (any kind)",
+    JobEvent.JOB_FAILED: "Job failed (any kind)",
+}
+KIND_LABELS = {
+    JobKind.BRAND_EXTRACTION: "Brand extraction",
+    JobKind.IMAGE_GENERATION: "Image generation",
+    JobKind.CAMPAIGN_RENDER: "Campaign render",
 }
 
 
@@ -123,9 +134,12 @@ class GenerationInput(ZapierInput):
         load_default=None,
         validate=_pi_check(_uuid, "brand_id"),
         metadata=zapier(
-            "Brand ID",
-            "Apply this brand's identity (colours, logo, style). Map the Brand ID from an "
-            "*Extract Brand* step or the *New Brand Extracted* trigger.",
+            "Brand",
+            "Apply this brand's identity (colours, logo, style). Pick one of your extracted "
+            "brands, or map the Brand ID from an *Extract Brand* step or the *New Brand "
+            "Extracted* trigger.",
+            dynamic=BRAND_DROPDOWN,
+            search=BRAND_SEARCH,
         ),
     )
     reference_images = fields.List(
@@ -215,21 +229,38 @@ class TriggerQuery(ZapierInput):
     )
 
 
+def _one_of(labels: dict[str, str], label: str, help_text: str, **extra: Any) -> fields.Field:
+    """Return an optional field taking one of `labels`' keys, shown as a labelled dropdown."""
+    choices = [{"value": value, "sample": value, "label": text} for value, text in labels.items()]
+    return fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(labels)),
+        metadata=zapier(label, help_text, choices=choices, **extra),
+    )
+
+
+class BrandsTriggerQuery(TriggerQuery):
+    """Query of GET /triggers/brands: one page of `limit` brands, newest first."""
+
+    page = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_PAGE),
+        metadata={"zapier": None},  # set from bundle.meta.page by the dropdown's trigger
+    )
+
+
 class JobsTriggerQuery(TriggerQuery):
     """Query of GET /triggers/jobs."""
 
-    event = fields.String(
-        load_default=None,
-        validate=validate.OneOf(list(JobEvent)),
-        metadata=zapier(
-            "Event",
-            "Which finished jobs start the Zap.",
-            required=True,
-            default="job.completed",
-            choices=[
-                {"value": str(e), "sample": str(e), "label": EVENT_LABELS[e]} for e in JobEvent
-            ],
-        ),
+    event = _one_of(
+        EVENT_LABELS,
+        "Event",
+        "Which finished jobs start the Zap.",
+        required=True,
+        default="job.completed",
+    )
+    kind = _one_of(
+        KIND_LABELS, "Kind", "Only jobs of this kind start the Zap. Leave empty for every kind."
     )
 
 
@@ -267,7 +298,7 @@ class ZapierObject(Schema):
     logo_url = fields.String(allow_none=True, metadata=zapier("Logo URL", "Logo image URL."))
     image_url = fields.String(
         allow_none=True,
-        metadata=zapier("Image URL", "The generated image (image and campaign jobs).", type="file"),
+        metadata=zapier("Image URL", "Where the generated image is (image and campaign jobs)."),
     )
     error = fields.String(
         allow_none=True, metadata=zapier("Error", "Why the job failed (failed jobs only).")
@@ -285,3 +316,35 @@ class ZapierEventObject(ZapierObject):
     """A job-finished trigger item: the object plus the hook event it raised."""
 
     event = fields.String(metadata=zapier("Event", "job.completed, job.failed or brand.extracted."))
+
+
+class ZapierBrandObject(ZapierObject):
+    """A brand (brands trigger, brand search, Brand dropdown): the object plus a label."""
+
+    label = fields.String(
+        metadata=zapier("Label", "The brand's name and domain, e.g. `Acme (acme.com)`.")
+    )
+
+
+def _image_file() -> fields.Field:
+    # Added by the integration, not the connector: z.dehydrateFile() over image_url.
+    return fields.String(
+        allow_none=True,
+        metadata=zapier(
+            "Image File",
+            "The generated image as a file, for steps that take a file (null when no image).",
+            type="file",
+        ),
+    )
+
+
+class ZapierJobOutput(ZapierObject):
+    """What the integration's image and job steps output: the object plus the image file."""
+
+    image_file = _image_file()
+
+
+class ZapierEventOutput(ZapierEventObject):
+    """What the Job Finished trigger outputs: the event object plus the image file."""
+
+    image_file = _image_file()

@@ -54,7 +54,7 @@ _NOTHING: list[dict[str, Any]] = [
 ABSENT: dict[str, Any] = {"anyOf": [*_NOTHING, {"type": "array", "items": {"anyOf": _NOTHING}}]}
 BODIES = ("ZapierExtractBrandInput", "ZapierGenerationInput", "ZapierHookInput")
 # Query strings whose unmapped optional fields arrive empty or as their literal merge field.
-OPTIONAL_QUERIES = ("ZapierBrandSearchQuery", "ZapierTriggerQuery", "ZapierJobsTriggerQuery")
+OPTIONAL_QUERIES = ("ZapierBrandSearchQuery", "ZapierBrandsTriggerQuery", "ZapierJobsTriggerQuery")
 
 
 def _optional(component: dict[str, Any]) -> None:
@@ -138,7 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/zapier/v1/searches/brand",
         "Return [brand] by brand_id or domain (give one), or []",
         "zapier",
-        {200: array_of("ZapierObject")},
+        {200: array_of("ZapierBrandObject")},
         (400, 401, *STORE),
         openapi.PI_KEY,
         query="ZapierBrandSearchQuery",
@@ -146,17 +146,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get",
         "/zapier/v1/triggers/brands",
-        "List completed brand extractions, newest first, id = brand_id",
+        "List one page (page × limit onwards) of the brands, newest first, id = brand_id",
         "zapier",
-        {200: array_of("ZapierObject")},
+        {200: array_of("ZapierBrandObject")},
         (400, 401, *STORE),
         openapi.PI_KEY,
-        query="ZapierTriggerQuery",
+        query="ZapierBrandsTriggerQuery",
     ),
     Operation(
         "get",
         "/zapier/v1/triggers/jobs",
-        "List finished jobs, newest first, id = job_id",
+        "List finished jobs, newest first, id = job_id; event and kind filter",
         "zapier",
         {200: array_of("ZapierEventObject")},
         (400, 401, *STORE),
@@ -193,10 +193,11 @@ API_DOC = ApiDoc(
         "ZapierHookInput": schemas.HookInput,
         "ZapierJobSearchQuery": schemas.JobSearchQuery,
         "ZapierBrandSearchQuery": schemas.BrandSearchQuery,
-        "ZapierTriggerQuery": schemas.TriggerQuery,
+        "ZapierBrandsTriggerQuery": schemas.BrandsTriggerQuery,
         "ZapierJobsTriggerQuery": schemas.JobsTriggerQuery,
         "ZapierObject": schemas.ZapierObject,
         "ZapierEventObject": schemas.ZapierEventObject,
+        "ZapierBrandObject": schemas.ZapierBrandObject,
         "ZapierAccount": ZapierAccount,
         "Hook": Hook,
         "DeletedHook": DeletedHook,

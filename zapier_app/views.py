@@ -24,12 +24,12 @@ from zapier_app import objects
 from zapier_app.deliveries import CALLBACK_KIND, HOOK_KIND
 from zapier_app.schemas import (
     BrandSearchQuery,
+    BrandsTriggerQuery,
     ExtractBrandInput,
     GenerationInput,
     HookInput,
     JobSearchQuery,
     JobsTriggerQuery,
-    TriggerQuery,
 )
 
 bp = Blueprint("zapier", __name__, url_prefix="/zapier/v1")
@@ -140,27 +140,31 @@ def search_brand():
         domain = bare_host(query["domain"])
         if domain:
             record = ledger.find_brand_by_domain(account.account_id, domain)
-    if record is None:
-        return jsonify([])
-    return jsonify([objects.zapier_object(record, id_field="brand_id")])
+    return jsonify([objects.brand_object(record)] if record else [])
 
 
 @bp.get("/triggers/brands")
 def trigger_brands():
-    """List the account's completed brand extractions, newest first, `id = brand_id`."""
+    """List one page of the account's brands, newest first, `id = brand_id`, with a label."""
     account = checked_account()
-    limit = _query(TriggerQuery)["limit"]
-    records = get_ledger().list_brands(account.account_id, limit=limit)
-    return jsonify([objects.zapier_object(r, id_field="brand_id") for r in records])
+    query = _query(BrandsTriggerQuery)
+    records = get_ledger().list_brands(
+        account.account_id, limit=query["limit"], offset=query["page"] * query["limit"]
+    )
+    return jsonify([objects.brand_object(r) for r in records])
 
 
 @bp.get("/triggers/jobs")
 def trigger_jobs():
-    """List the account's finished jobs, newest first, `id = job_id` (optionally one event)."""
+    """List the account's finished jobs, newest first, `id = job_id` (one event, one kind)."""
     account = checked_account()
     query = _query(JobsTriggerQuery)
     items = objects.finished_jobs(
-        get_ledger(), account.account_id, limit=query["limit"], event=query["event"]
+        get_ledger(),
+        account.account_id,
+        limit=query["limit"],
+        event=query["event"],
+        kind=query["kind"],
     )
     return jsonify(items)
 

@@ -90,6 +90,7 @@ def _new_job(
         hang=magic.hang,
         trigger_failed=trigger_fail,
         input=job_input,
+        image_base_url=sim.controls.config.image_base_url,
     )
     sim.store.add(job)
     sim.controls.count_job()

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 LONG_POLL_MODES = ("poll", "wake")
+IMAGE_BASE_URL = "https://cdn.pisim.local/images"
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Config:
     hang_seconds: float = 120.0
     # A slower Pi: every create answers this long after it wrote its job.
     create_seconds: float = 0.0
+    # Where finished image and campaign jobs say their image lives: tests point it at a server
+    # they run, so the image can really be downloaded.
+    image_base_url: str = IMAGE_BASE_URL
 
     def updated(self, values: dict[str, Any]) -> Config:
         """Return a copy with values applied; raise ValueError naming a bad one."""
@@ -40,6 +44,10 @@ class Config:
 
 def _coerce(name: str, value: Any) -> Any:
     """Return a setting value checked for its type and range."""
+    if name == "image_base_url":
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ValueError("image_base_url must be an http(s) URL")
+        return value.rstrip("/")
     if name == "long_poll":
         if value not in LONG_POLL_MODES:
             raise ValueError("long_poll must be 'poll' or 'wake'")

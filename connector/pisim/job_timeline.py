@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.pisim.brands import CDN, iso, url_host
+from connector.pisim.brands import iso, url_host
+from connector.pisim.controls import IMAGE_BASE_URL
 
 BRAND = "brand_extraction"
 AD = "ad_generation"
@@ -78,6 +79,7 @@ class Job:
     forced_at: float | None = None
     brand_id: str | None = None
     settled: bool = False
+    image_base_url: str = IMAGE_BASE_URL
 
     @property
     def ends_at(self) -> float:
@@ -118,7 +120,7 @@ class Job:
     @property
     def image_url(self) -> str:
         """Return the URL of the image an ad or campaign job produces."""
-        return f"{CDN}/images/{self.id}.png"
+        return f"{self.image_base_url}/{self.id}.png"
 
     def failure_message(self) -> str:
         """Return the human part of the job's error_log."""

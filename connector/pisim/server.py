@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from connector.pisim import sim_admin
 from connector.pisim.api import Request
-from connector.pisim.controls import LONG_POLL_MODES, Config
+from connector.pisim.controls import IMAGE_BASE_URL, LONG_POLL_MODES, Config
 from connector.pisim.envelopes import Reply, error, new_request_id
 from connector.pisim.router import PiSim
 
@@ -246,6 +246,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--create-seconds", type=number, default=0.0, help="how long each create takes to answer"
     )
+    parser.add_argument(
+        "--image-base-url",
+        default=IMAGE_BASE_URL,
+        help="where finished image and campaign jobs say their image is: <url>/<job id>.png",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
@@ -269,4 +274,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_status=args.error_status,
         hang_seconds=args.hang_seconds,
         create_seconds=args.create_seconds,
+        image_base_url=args.image_base_url,
     )

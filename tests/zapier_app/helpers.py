@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.auth import account_id_for
 from connector.ledger import JobRecord
+from zapier_app.generate import build
 
 KEY_A = "pi_test_zapier_account_a_123"
 KEY_B = "pi_test_zapier_account_b_456"
@@ -113,3 +114,8 @@ def pi_job(
         payload["image_url"] = image_url
         data["result_url"] = image_url
     return {"id": "req_pi_1", "object": "job", "status": "completed", "created_at": 3, "data": data}
+
+
+def connector_keys(outputs: str) -> list[str]:
+    """Return the keys the connector sends for an output set (the integration adds image_file)."""
+    return [f["key"] for f in build()["outputFields"][outputs] if f["key"] != "image_file"]

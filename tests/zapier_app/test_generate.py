@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from connector.ledger import JobKind
 from connector.pi import validation
-from zapier_app import generate
+from zapier_app import generate, schemas
 
 
 def test_committed_definition_is_up_to_date():
@@ -66,9 +67,66 @@ def test_every_input_field_has_help_text_and_hidden_fields_stay_hidden():
 
 def test_samples_have_every_output_field():
     spec = json.loads(generate.render())
-    keys = [f["key"] for f in spec["outputFields"]["object"]]
-    for name in ("brand", "brand_job", "image_job", "campaign_job"):
-        assert list(spec["samples"][name]) == keys
+    keys = {name: [f["key"] for f in fields] for name, fields in spec["outputFields"].items()}
+    for sample, outputs in (
+        ("brand", "brand"),
+        ("brand_job", "object"),
+        ("image_job", "job"),
+        ("campaign_job", "job"),
+        ("job_event", "event"),
+    ):
+        assert list(spec["samples"][sample]) == keys[outputs], sample
     assert spec["samples"]["brand"]["id"] == spec["samples"]["brand"]["brand_id"]
+    assert spec["samples"]["brand"]["label"] == "Acme (acme.com)"
     assert spec["samples"]["image_job"]["id"] == spec["samples"]["image_job"]["job_id"]
-    assert [f["key"] for f in spec["outputFields"]["event"]] == list(spec["samples"]["job_event"])
+    image = spec["samples"]["image_job"]
+    assert image["image_file"] == image["image_url"]
+
+
+def test_every_output_field_has_a_label_and_a_zapier_type():
+    types = set(generate.OUTPUT_TYPES)
+    for name, fields in generate.build()["outputFields"].items():
+        for field in fields:
+            assert field["label"] and field["type"] in types, (name, field)
+        keys = [f["key"] for f in fields]
+        assert len(keys) == len(set(keys)), name
+
+
+def test_output_fields_follow_the_object_schemas():
+    outputs = generate.build()["outputFields"]
+    object_keys = list(schemas.ZapierObject().fields)
+    assert [f["key"] for f in outputs["object"]] == object_keys
+    assert [f["key"] for f in outputs["brand"]] == [*object_keys, "label"]
+    assert [f["key"] for f in outputs["job"]] == [*object_keys, "image_file"]
+    assert [f["key"] for f in outputs["event"]] == [*object_keys, "event", "image_file"]
+    by_key = {f["key"]: f for f in outputs["event"]}
+    assert by_key["image_file"]["type"] == "file"
+    assert by_key["image_url"]["type"] == "string"  # the plain link stays a link
+    assert by_key["created_at"]["type"] == "datetime"
+    assert by_key["id"]["primary"] is True
+
+
+def test_a_new_object_field_becomes_a_typed_output_field(monkeypatch):
+    field = schemas.fields.String(metadata=schemas.zapier("Extra", "An extra field.", type="text"))
+    monkeypatch.setitem(schemas.ZapierObject._declared_fields, "extra", field)
+    spec = generate.build()
+    # "text" is an input-only type: the output field is a string.
+    assert {"key": "extra", "label": "Extra", "type": "string"} in spec["outputFields"]["object"]
+
+
+def test_brand_dropdown_and_search_are_generated_for_generation_actions():
+    spec = generate.build()
+    for action in ("generate_image", "render_campaign"):
+        brand = next(f for f in spec["inputFields"][action] if f["key"] == "brand_id")
+        assert brand["dynamic"] == "brand_list.id.label"
+        assert brand["search"] == "find_brand.id"
+        assert brand["required"] is False
+    assert spec["brandPages"] == {"size": schemas.DEFAULT_LIMIT, "maxPage": schemas.MAX_PAGE}
+
+
+def test_job_finished_offers_an_optional_kind_filter_with_every_kind():
+    [event, kind] = generate.build()["inputFields"]["job_finished"]
+    assert event["key"] == "event" and kind["key"] == "kind"
+    assert kind["required"] is False
+    assert [c["value"] for c in kind["choices"]] == [str(k) for k in JobKind]
+    assert all(c["label"] for c in kind["choices"])

@@ -8,10 +8,13 @@ const { version: platformVersion } = require('zapier-platform-core');
 
 const authentication = require('./lib/authentication');
 const { addBearerHeader, handleErrors } = require('./lib/http');
+const { hydrators } = require('./lib/hydrators');
 const newBrand = require('./lib/triggers/new_brand');
+const brandList = require('./lib/triggers/brand_list');
 const jobFinished = require('./lib/triggers/job_finished');
 const creates = require('./lib/creates');
 const searches = require('./lib/searches');
+const searchOrCreates = require('./lib/search_or_creates');
 
 const byKey = (operations) =>
   Object.fromEntries(operations.map((operation) => [operation.key, operation]));
@@ -22,7 +25,9 @@ module.exports = {
   authentication,
   beforeRequest: [addBearerHeader],
   afterResponse: [handleErrors],
-  triggers: byKey([newBrand, jobFinished]),
+  hydrators,
+  triggers: byKey([newBrand, brandList, jobFinished]),
   creates: byKey(creates),
   searches: byKey(searches),
+  searchOrCreates: byKey(searchOrCreates),
 };

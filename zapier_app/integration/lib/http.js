@@ -6,26 +6,54 @@ const fields = require('../generated/fields.json');
 
 const TRUE_WORDS = ['true', 'yes', 'y', '1', 'on'];
 
-const baseUrl = () => {
+const connectorApi = () => {
   const url = process.env.CONNECTOR_URL;
+  return url ? `${url.replace(/\/+$/, '')}/zapier/v1` : null;
+};
+
+const baseUrl = () => {
+  const url = connectorApi();
   if (!url) {
     throw new Error(
       'CONNECTOR_URL is not set: run `zapier-platform env:set <version> CONNECTOR_URL=https://your-connector`',
     );
   }
-  return `${url.replace(/\/+$/, '')}/zapier/v1`;
+  return url;
 };
 
-// beforeRequest: every call carries the user's Pi API key.
+// True only for URLs under the connector's /zapier/v1 (same origin, same path prefix): a
+// look-alike host such as connector.example.com.evil.test never matches.
+const isConnectorUrl = (url) => {
+  const api = connectorApi();
+  if (!api || !url) {
+    return false;
+  }
+  try {
+    const target = new URL(url);
+    const base = new URL(api);
+    return target.origin === base.origin && `${target.pathname}/`.startsWith(`${base.pathname}/`);
+  } catch (err) {
+    return false;
+  }
+};
+
+// beforeRequest: calls to the connector carry the user's Pi API key; nothing else does (the
+// image hydrator downloads from Pi's image host, which must never see the key).
 const addBearerHeader = (request, z, bundle) => {
   const apiKey = bundle.authData && bundle.authData.apiKey;
-  if (apiKey) {
+  if (apiKey && isConnectorUrl(request.url)) {
     request.headers = request.headers || {};
     request.headers.Authorization = `Bearer ${String(apiKey).trim()}`;
   }
   // Let handleErrors see 429s, so the user reads the connector's own message.
   request.throwForThrottlingEarly = false;
   return request;
+};
+
+// GET a connector endpoint (path under /zapier/v1) and return its JSON.
+const getData = async (z, path, params) => {
+  const response = await z.request({ url: `${baseUrl()}${path}`, params });
+  return response.data;
 };
 
 const connectorError = (response) => {
@@ -113,6 +141,8 @@ const requestBody = (cleanedRequest) => {
 module.exports = {
   addBearerHeader,
   baseUrl,
+  getData,
+  isConnectorUrl,
   cleanInput,
   handleErrors,
   isTrue,

@@ -19,7 +19,8 @@ const describeLive = live ? describe : describe.skip;
 
 const appTester = zapier.createAppTester(App);
 const authData = { apiKey: process.env.PI_TEST_KEY };
-const outputKeys = fields.outputFields.object.map((f) => f.key);
+const keysOf = (name) => fields.outputFields[name].map((f) => f.key);
+const outputKeys = keysOf('object');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Tell the Pi simulator to answer the next matching requests with an error. (Global fetch:
@@ -31,6 +32,11 @@ const simFail = async (route, status, count) => {
     body: JSON.stringify({ fail_next: { route, status, count } }),
   });
   expect(response.status).toBe(200);
+};
+
+const jobsCreated = async () => {
+  const response = await fetch(`${process.env.PISIM_URL}/_sim/stats`);
+  return (await response.json()).jobs_created;
 };
 
 describeLive('against a live connector', () => {
@@ -85,9 +91,10 @@ describeLive('against a live connector', () => {
           wait_for_result: false,
         },
       });
-      expect(Object.keys(result)).toEqual(outputKeys);
+      expect(Object.keys(result)).toEqual(keysOf('job'));
       expect(result.status).toBe('completed');
       expect(result.image_url).toMatch(/^https?:\/\//);
+      expect(result.image_file).toMatch(/^hydrate\|\|\|/);
     });
 
     it('fails the step with Pi\'s reason when the job fails', async () => {
@@ -159,7 +166,7 @@ describeLive('against a live connector', () => {
         authData,
         inputData: { job_id: brand.job_id },
       });
-      expect(job).toEqual(brand);
+      expect(job).toEqual({ ...brand, image_file: null });
       const none = await appTester(App.searches.find_job.operation.perform, {
         authData,
         inputData: { job_id: '00000000-0000-4000-8000-000000000000' },
@@ -181,6 +188,99 @@ describeLive('against a live connector', () => {
     });
   });
 
+  describe('Brand dropdown (hidden trigger brand_list)', () => {
+    const list = (meta) => appTester(App.triggers.brand_list.operation.perform, { authData, meta });
+
+    it('lists the brands newest first, labelled with name and domain', async () => {
+      const page = await list({ page: 0 });
+      expect(page.length).toBeGreaterThan(0);
+      expect(Object.keys(page[0])).toEqual(keysOf('brand'));
+      const mine = page.find((item) => item.id === brand.brand_id);
+      expect(mine.label).toBe(`${brand.brand_name} (zapier-live.example)`);
+      const finished = page.map((item) => item.finished_at);
+      expect([...finished].sort().reverse()).toEqual(finished);
+      expect(await list({})).toEqual(page); // no page yet = the first page
+    });
+
+    it('asks for bundle.meta.page: past the last brand the page is empty', async () => {
+      // Fewer than one page of brands exist, so page 1 is empty; ignoring meta.page would
+      // answer the first page again.
+      expect(await list({ page: 1 })).toEqual([]);
+      expect(await list({ page: fields.brandPages.maxPage + 1 })).toEqual([]);
+    });
+  });
+
+  describe('Find or Extract Brand (searchOrCreate)', () => {
+    // What Zapier runs for the step: the search, and the create only when it found nothing.
+    const findOrExtract = async (domain) => {
+      const pair = App.searchOrCreates.find_brand;
+      const found = await appTester(App.searches[pair.search].operation.perform, {
+        authData,
+        inputData: { domain },
+      });
+      if (found.length) {
+        return { created: false, result: found[0] };
+      }
+      const result = await appTester(App.creates[pair.create].operation.perform, {
+        authData,
+        inputData: { url: domain, wait_for_result: false },
+        meta: { withSearch: pair.search },
+      });
+      return { created: true, result };
+    };
+
+    it('extracts an unknown domain once, and finds it from then on', async () => {
+      const before = await jobsCreated();
+      const first = await findOrExtract('soc-live.example');
+      expect(first.created).toBe(true);
+      expect(first.result).toMatchObject({ status: 'completed', domain: 'soc-live.example' });
+      const again = await findOrExtract('https://www.soc-live.example/about');
+      expect(again.created).toBe(false);
+      expect(again.result).toMatchObject({
+        id: first.result.brand_id,
+        brand_id: first.result.brand_id,
+        label: `${first.result.brand_name} (soc-live.example)`,
+      });
+      expect(Object.keys(again.result)).toEqual(keysOf('brand'));
+      expect(await jobsCreated()).toBe(before + 1);
+    });
+  });
+
+  describe('Job Finished: the Kind filter', () => {
+    const performList = (inputData) =>
+      appTester(App.triggers.job_finished.operation.performList, {
+        authData,
+        inputData,
+        meta: { limit: 20 },
+      });
+
+    it('performList asks the connector for one kind', async () => {
+      const all = await performList({ event: 'job.completed' });
+      expect(new Set(all.map((item) => item.kind)).size).toBeGreaterThan(1);
+      const images = await performList({ event: 'job.completed', kind: 'image_generation' });
+      expect(images.length).toBeGreaterThan(0);
+      images.forEach((item) => expect(item.kind).toBe('image_generation'));
+      expect(Object.keys(images[0])).toEqual(keysOf('event'));
+    });
+
+    it('perform drops hook deliveries of another kind', async () => {
+      const delivery = { ...brand, event: 'job.completed', querystring: {} };
+      const run = (kind) =>
+        appTester(App.triggers.job_finished.operation.perform, {
+          authData,
+          inputData: { event: 'job.completed', kind },
+          cleanedRequest: delivery,
+        });
+      expect(await run('image_generation')).toEqual([]);
+      expect(await run('brand_extraction')).toHaveLength(1);
+      expect(await run('')).toHaveLength(1);
+    });
+
+    it('a kind the connector does not know fails with its message naming kind', async () => {
+      await expect(performList({ event: 'job.completed', kind: 'video' })).rejects.toThrow(/kind/);
+    });
+  });
+
   describe('triggers', () => {
     it('new_brand lists brands newest first with brand_id as id', async () => {
       const items = await appTester(App.triggers.new_brand.operation.perform, {
@@ -190,7 +290,7 @@ describeLive('against a live connector', () => {
       expect(items.length).toBeGreaterThan(0);
       expect(items.map((i) => i.id)).toContain(brand.brand_id);
       items.forEach((item) => expect(item.id).toBe(item.brand_id));
-      expect(Object.keys(items[0])).toEqual(outputKeys);
+      expect(Object.keys(items[0])).toEqual(keysOf('brand'));
     });
 
     it('job_finished performList gives samples for the chosen event', async () => {

@@ -16,14 +16,17 @@ module.exports = [
     key: 'generate_image',
     noun: 'Image',
     label: 'Generate Image',
-    description: 'Generates an on-brand image from a prompt and returns its URL.',
+    description: 'Generates an on-brand image from a prompt and returns it as a file and a URL.',
     sample: fields.samples.image_job,
+    imageFile: true,
   }),
   jobCreate({
     key: 'render_campaign',
     noun: 'Campaign',
     label: 'Render Campaign',
-    description: 'Renders a campaign visual for a brand from a prompt and returns its URL.',
+    description:
+      'Renders a campaign visual for a brand from a prompt and returns it as a file and a URL.',
     sample: fields.samples.campaign_job,
+    imageFile: true,
   }),
 ];

@@ -2,6 +2,7 @@
 
 const fields = require('../../generated/fields.json');
 const { baseUrl, cleanInput, isTrue, requestBody } = require('../http');
+const { withImageFile } = require('../hydrators');
 
 // A failed Pi job fails the Zap step, so the user is told (and Zapier can replay it).
 const failIfJobFailed = (z, object) => {
@@ -16,8 +17,11 @@ const failIfJobFailed = (z, object) => {
 
 // Build a create that submits one job; with "Wait for the Result" it pauses the Zap on a
 // callback URL (performResume runs when the connector POSTs the final object there),
-// otherwise the connector waits up to 25 s itself.
-const jobCreate = ({ key, noun, label, description, sample }) => {
+// otherwise the connector waits up to 25 s itself. With `imageFile`, outputs also carry the
+// image as a Zapier file.
+const jobCreate = ({ key, noun, label, description, sample, imageFile = false }) => {
+  const output = (z, object) => (imageFile ? withImageFile(z, object) : object);
+
   const perform = async (z, bundle) => {
     const { wait_for_result: waitForResult, ...input } = bundle.inputData || {};
     const body = cleanInput(input);
@@ -29,11 +33,15 @@ const jobCreate = ({ key, noun, label, description, sample }) => {
       url: `${baseUrl()}/actions/${key}`,
       body,
     });
-    return body.callback_url ? response.data : failIfJobFailed(z, response.data);
+    const object = body.callback_url ? response.data : failIfJobFailed(z, response.data);
+    return output(z, object);
   };
 
   const performResume = async (z, bundle) =>
-    failIfJobFailed(z, { ...bundle.outputData, ...requestBody(bundle.cleanedRequest) });
+    output(
+      z,
+      failIfJobFailed(z, { ...bundle.outputData, ...requestBody(bundle.cleanedRequest) }),
+    );
 
   return {
     key,
@@ -44,7 +52,7 @@ const jobCreate = ({ key, noun, label, description, sample }) => {
       perform,
       performResume,
       sample,
-      outputFields: fields.outputFields.object,
+      outputFields: imageFile ? fields.outputFields.job : fields.outputFields.object,
     },
   };
 };

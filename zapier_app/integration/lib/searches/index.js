@@ -1,16 +1,15 @@
 'use strict';
 
 const fields = require('../../generated/fields.json');
-const { baseUrl, cleanInput } = require('../http');
+const { cleanInput, getData } = require('../http');
+const { withImageFile } = require('../hydrators');
 
 // Searches answer an array: [] means "not found" to Zapier.
-const search = (path) => async (z, bundle) => {
-  const response = await z.request({
-    url: `${baseUrl()}/searches/${path}`,
-    params: cleanInput(bundle.inputData),
-  });
-  return response.data;
-};
+const search = (path) => (z, bundle) =>
+  getData(z, `/searches/${path}`, cleanInput(bundle.inputData));
+
+const findJob = async (z, bundle) =>
+  (await search('job')(z, bundle)).map((job) => withImageFile(z, job));
 
 module.exports = [
   {
@@ -18,16 +17,18 @@ module.exports = [
     noun: 'Job',
     display: {
       label: 'Find Job',
-      description: 'Finds a Pi job by its Job ID and returns its current status and result.',
+      description:
+        'Finds a Pi job by its Job ID and returns its current status and result (an image as a file too).',
     },
     operation: {
       inputFields: fields.inputFields.find_job,
-      perform: search('job'),
-      sample: fields.samples.brand_job,
-      outputFields: fields.outputFields.object,
+      perform: findJob,
+      sample: fields.samples.image_job,
+      outputFields: fields.outputFields.job,
     },
   },
   {
+    // Also the search half of "Find or Extract Brand" (lib/search_or_creates.js).
     key: 'find_brand',
     noun: 'Brand',
     display: {
@@ -38,7 +39,7 @@ module.exports = [
       inputFields: fields.inputFields.find_brand,
       perform: search('brand'),
       sample: fields.samples.brand,
-      outputFields: fields.outputFields.object,
+      outputFields: fields.outputFields.brand,
     },
   },
 ];

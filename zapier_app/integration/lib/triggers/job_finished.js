@@ -1,11 +1,13 @@
 'use strict';
 
 const fields = require('../../generated/fields.json');
-const { baseUrl, requestBody, triggerLimit } = require('../http');
+const { baseUrl, getData, requestBody, triggerLimit } = require('../http');
+const { withImageFile } = require('../hydrators');
 
 const DEFAULT_EVENT = 'job.completed';
 
 const eventOf = (bundle) => (bundle.inputData && bundle.inputData.event) || DEFAULT_EVENT;
+const kindOf = (bundle) => (bundle.inputData && bundle.inputData.kind) || null;
 
 // Zapier gives us a target URL; the connector POSTs each matching finished job there.
 const performSubscribe = async (z, bundle) => {
@@ -31,21 +33,26 @@ const performUnsubscribe = async (z, bundle) => {
   return response.data || {};
 };
 
+// A hook subscription is per event, so the connector POSTs every kind: the Kind filter is
+// applied here, and [] tells Zapier not to run the Zap for that delivery.
 const perform = async (z, bundle) => {
   const body = bundle.cleanedRequest;
-  if (Array.isArray(body)) {
-    return body;
-  }
-  return [requestBody(body)];
+  const items = Array.isArray(body) ? body : [requestBody(body)];
+  const kind = kindOf(bundle);
+  return items
+    .filter((item) => !kind || item.kind === kind)
+    .map((item) => withImageFile(z, item));
 };
 
-// Samples for the Zap editor: the account's latest finished jobs for this event.
+// Samples for the Zap editor: the account's latest finished jobs for this event (and kind).
 const performList = async (z, bundle) => {
-  const response = await z.request({
-    url: `${baseUrl()}/triggers/jobs`,
-    params: { event: eventOf(bundle), limit: triggerLimit(bundle) },
-  });
-  return response.data;
+  const params = { event: eventOf(bundle), limit: triggerLimit(bundle) };
+  const kind = kindOf(bundle);
+  if (kind) {
+    params.kind = kind;
+  }
+  const items = await getData(z, '/triggers/jobs', params);
+  return items.map((item) => withImageFile(z, item));
 };
 
 module.exports = {
@@ -54,7 +61,7 @@ module.exports = {
   display: {
     label: 'Job Finished',
     description:
-      'Triggers instantly when a Pi job (brand extraction, image or campaign) completes or fails.',
+      'Triggers instantly when a Pi job (brand extraction, image or campaign) completes or fails; optionally only one kind of job.',
   },
   operation: {
     type: 'hook',

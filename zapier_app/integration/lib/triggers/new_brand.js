@@ -1,16 +1,10 @@
 'use strict';
 
 const fields = require('../../generated/fields.json');
-const { baseUrl, triggerLimit } = require('../http');
+const { getData, triggerLimit } = require('../http');
 
 // Newest first; id = brand_id, so a brand fires once however often it is re-extracted.
-const perform = async (z, bundle) => {
-  const response = await z.request({
-    url: `${baseUrl()}/triggers/brands`,
-    params: { limit: triggerLimit(bundle) },
-  });
-  return response.data;
-};
+const perform = (z, bundle) => getData(z, '/triggers/brands', { limit: triggerLimit(bundle) });
 
 module.exports = {
   key: 'new_brand',
@@ -25,6 +19,6 @@ module.exports = {
     inputFields: fields.inputFields.new_brand,
     perform,
     sample: fields.samples.brand,
-    outputFields: fields.outputFields.object,
+    outputFields: fields.outputFields.brand,
   },
 };
