@@ -104,6 +104,19 @@ def test_the_wait_is_cut_to_the_manychat_budget(app_config, pi):
     assert 1 <= int(poll.params["timeout_seconds"]) <= 3
 
 
+def test_get_job_waits_for_a_running_image_and_answers_its_url(app_config, pi):
+    app = create_app({**app_config, "CONNECTOR_MANYCHAT_WAIT_SECONDS": 4.0})
+    record = add_record(app, kind="image_generation", status="queued")
+    pi_generation_job(pi, "image_generation", record.job_id, "completed", image_url=IMAGE_URL)
+
+    flat = app.test_client().get(f"/manychat/v1/jobs/{record.job_id}", headers=auth()).json
+
+    assert flat["status"] == "completed" and flat["image_url"] == IMAGE_URL
+    assert list(flat) == list(FLAT_KEYS)
+    [poll] = [c.request for c in pi.calls]
+    assert poll.params["wait_for_completion"] == "true"
+
+
 def test_a_double_tap_creates_one_pi_job(client, pi):
     job_id = str(uuid.uuid4())
     pi_generation_created(pi, "image_generation", job_id)
