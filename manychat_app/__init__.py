@@ -10,6 +10,7 @@ from manychat_app import deliveries, spec, views
 
 def init_app(app: Flask) -> None:
     """Mount the ManyChat blueprint, register the push delivery kind and document the API."""
+    app.url_map.converters.update(views.CONVERTERS)
     app.register_blueprint(views.bp)
     deliveries.init_app(app)
     register_api_doc(app, spec.API_DOC)

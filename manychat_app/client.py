@@ -12,6 +12,7 @@ from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Outcome, outco
 
 SET_FIELDS_PATH = "/fb/subscriber/setCustomFields"
 SEND_FLOW_PATH = "/fb/sending/sendFlow"
+SEND_CONTENT_PATH = "/fb/sending/sendContent"
 MAX_FIELDS = 20  # ManyChat's cap per setCustomFields call
 MAX_DETAIL = 200
 _CONTROL = re.compile(r"[\s\x00-\x1f\x7f]+")  # one space per run: a one-line record
@@ -93,6 +94,11 @@ class ManyChatClient:
         """Set several custom fields of one contact in one call."""
         body = {"subscriber_id": _contact_id(subscriber_id), "fields": fields[:MAX_FIELDS]}
         return self._post("setCustomFields", SET_FIELDS_PATH, body)
+
+    def send_content(self, subscriber_id: str, content: dict[str, Any]) -> Outcome:
+        """Send one contact a Dynamic Block v2 (`{"version": "v2", "content": ...}`)."""
+        body = {"subscriber_id": _contact_id(subscriber_id), "data": content}
+        return self._post("sendContent", SEND_CONTENT_PATH, body)
 
     def send_flow(self, subscriber_id: str, flow_ns: str) -> Outcome:
         """Send a flow to one contact."""

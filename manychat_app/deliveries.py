@@ -1,38 +1,74 @@
-"""The ManyChat push delivery kind: set the contact's custom fields, then send a flow."""
+"""The ManyChat push delivery kind: set the contact's fields, send the image, then send a flow."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 
 from connector.delivery.dispatch import DELIVERED, FAILED, Outcome, Target, register_delivery_kind
 from connector.delivery.subscriptions import Subscriber
-from connector.ledger import BRAND_FIELDS, JobRecord, get_ledger
-from manychat_app.client import MAX_FIELDS, client_from_settings
+from connector.ledger import BRAND_FIELDS, JobKind, JobRecord, JobStatus, get_ledger
+from manychat_app.client import MAX_FIELDS, ManyChatClient, client_from_settings
+from manychat_app.dynamic_block import MESSENGER, block
+from manychat_app.replies import image_messages
 
 PUSH_KIND = "manychat_push"
+# Brand extractions (design §8).
 PUSH_FIELDS = ("job_id", "status", *BRAND_FIELDS)
+# Image and campaign jobs: `job_status`, not `status`, so a contact's image flow never
+# overwrites the status field its brand flow reads.
+IMAGE_PUSH_FIELDS = ("job_id", "job_status", "image_url")
+# Progress of one push, one hash field per step: a retry repeats none that succeeded.
+FIELDS_SET, CONTENT_SENT, FLOW_SENT = "fields_set", "content_sent", "flow_sent"
 
 
-def push_subscriber(subscriber_id: str, api_key: str, flow_ns: str | None) -> Subscriber:
+def push_subscriber(
+    subscriber_id: str,
+    api_key: str,
+    flow_ns: str | None,
+    *,
+    send_image: bool = False,
+    channel: str = MESSENGER,
+) -> Subscriber:
     """Return the subscriber that pushes a job to one ManyChat contact (key kept as a secret)."""
-    return Subscriber(
-        PUSH_KIND, None, {"subscriber_id": subscriber_id, "flow_ns": flow_ns}, secret=api_key
-    )
+    data: dict[str, Any] = {"subscriber_id": subscriber_id, "flow_ns": flow_ns}
+    # Only set when asked, so a brand push keeps the subscriber id (and dedupe) it always had.
+    if send_image:
+        data["send_image"] = True
+        if channel != MESSENGER:
+            data["channel"] = channel
+    return Subscriber(PUSH_KIND, None, data, secret=api_key)
 
 
 def push_fields(record: JobRecord) -> list[dict[str, Any]]:
-    """Return setCustomFields' `fields`: job_id, status and the brand fields that are known."""
-    values = {**record.brand_fields(), "job_id": record.job_id, "status": record.status}
+    """Return setCustomFields' `fields`: the job's fields that are known."""
+    if record.kind == JobKind.BRAND_EXTRACTION:
+        names = PUSH_FIELDS
+        values = {**record.brand_fields(), "job_id": record.job_id, "status": record.status}
+    else:
+        names = IMAGE_PUSH_FIELDS
+        values = {
+            "job_id": record.job_id,
+            "job_status": record.status,
+            "image_url": record.image_url,
+        }
     # ManyChat cannot store null; an unknown value is left out rather than sent empty.
     fields = [
         {"field_name": name, "field_value": values[name]}
-        for name in PUSH_FIELDS
+        for name in names
         if values.get(name) is not None
     ]
     return fields[:MAX_FIELDS]
+
+
+def image_content(record: JobRecord, channel: str) -> dict[str, Any] | None:
+    """Return the Dynamic Block sendContent delivers: the finished image (None without one)."""
+    if record.status != JobStatus.COMPLETED or not record.image_url:
+        return None
+    return block(image_messages(record.image_url, record.kind, channel), [], channel)
 
 
 def _progress_key(record: JobRecord, target: Target) -> str:
@@ -41,41 +77,58 @@ def _progress_key(record: JobRecord, target: Target) -> str:
     )
 
 
-def fields_already_set(record: JobRecord, target: Target) -> bool:
-    """Return True when an earlier attempt already set this contact's fields."""
-    return bool(get_ledger().redis.hexists(_progress_key(record, target), "fields_set"))
+def steps_done(record: JobRecord, target: Target) -> set[str]:
+    """Return the steps an earlier attempt of this push already completed."""
+    done = get_ledger().redis.hkeys(_progress_key(record, target))
+    return {name.decode() if isinstance(name, bytes) else name for name in done}
 
 
-def _mark_fields_set(record: JobRecord, target: Target) -> None:
+def _mark_done(record: JobRecord, target: Target, step: str) -> None:
     ledger = get_ledger()
     key = _progress_key(record, target)
     pipe = ledger.redis.pipeline()
-    pipe.hset(key, "fields_set", repr(time.time()))
+    pipe.hset(key, step, repr(time.time()))
     pipe.expire(key, ledger.retention)
     pipe.execute()
 
 
+def _steps(
+    record: JobRecord, target: Target, client: ManyChatClient, subscriber_id: str
+) -> list[tuple[str, Callable[[], Outcome]]]:
+    """Return the push's steps in order: fields, then the image when asked, then the flow."""
+    steps = [(FIELDS_SET, lambda: client.set_custom_fields(subscriber_id, push_fields(record)))]
+    content = None
+    if target.data.get("send_image"):
+        content = image_content(record, str(target.data.get("channel") or MESSENGER))
+    if content is not None:
+        steps.append((CONTENT_SENT, lambda: client.send_content(subscriber_id, content)))
+    flow_ns = target.data.get("flow_ns")
+    if flow_ns:
+        steps.append((FLOW_SENT, lambda: client.send_flow(subscriber_id, str(flow_ns))))
+    return steps
+
+
 def deliver_push(record: JobRecord, target: Target) -> Outcome:
-    """Delivery handler: set the contact's fields once, then send the flow when one is given."""
+    """Delivery handler: do each step of the push once, stopping at the first that fails."""
     if not target.secret:
         return Outcome(FAILED, "the ManyChat API key is no longer stored")
     subscriber_id = str(target.data.get("subscriber_id") or "")
     if not subscriber_id:
         return Outcome(FAILED, "no ManyChat subscriber_id")
-    flow_ns = target.data.get("flow_ns")
     client = client_from_settings(target.secret)
-    # A retry after sendFlow failed must not set the fields again (and burn the rate limit).
-    if not fields_already_set(record, target):
-        outcome = client.set_custom_fields(subscriber_id, push_fields(record))
+    # A retry after a later step failed must not repeat the earlier ones (and burn the rate
+    # limit, or show the contact the image twice).
+    done = steps_done(record, target)
+    details = []
+    for step, call in _steps(record, target, client, subscriber_id):
+        if step in done:
+            continue
+        outcome = call()
         if outcome.result != DELIVERED:
-            return outcome
-        _mark_fields_set(record, target)
-    if not flow_ns:
-        return Outcome(DELIVERED, "setCustomFields: ok")
-    outcome = client.send_flow(subscriber_id, str(flow_ns))
-    if outcome.result != DELIVERED:
-        return outcome
-    return Outcome(DELIVERED, "setCustomFields: ok; sendFlow: ok")
+            return outcome  # its detail names the step
+        _mark_done(record, target, step)
+        details.append(outcome.detail)
+    return Outcome(DELIVERED, "; ".join(details) or "already delivered")
 
 
 def init_app(app: Flask) -> None:

@@ -1,21 +1,32 @@
-"""The endpoints ManyChat External Requests call (`/manychat/v1`): extract a brand, read a job."""
+"""The endpoints ManyChat External Requests call (`/manychat/v1`): make, read and find things."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from typing import Any
 
-from connector.auth import current_account
+from flask import Blueprint, request
+from werkzeug.routing import BaseConverter
+
+from connector.auth import Account, current_account
 from connector.config import get_settings
-from connector.errors import BadRequest, NotFound
+from connector.delivery.subscriptions import Subscriber
+from connector.errors import NotFound
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import JobKind, get_ledger
 from connector.pi import validation
 from connector.web.bodies import json_object, load
 from connector.web.budget import Budget, request_budget
+from manychat_app import brands
 from manychat_app.deliveries import push_subscriber
-from manychat_app.replies import reply, reply_format
-from manychat_app.schemas import ExtractInput, is_unfilled
+from manychat_app.replies import ReplyFormat, reply, reply_format
+from manychat_app.schemas import (
+    DomainQuery,
+    ExtractInput,
+    GenerateInput,
+    path_uuid,
+    refuse_unfilled,
+)
 
 bp = Blueprint("manychat", __name__, url_prefix="/manychat/v1")
 
@@ -24,27 +35,49 @@ bp = Blueprint("manychat", __name__, url_prefix="/manychat/v1")
 ANSWER_MARGIN = 0.75
 
 
+class BrandIdConverter(BaseConverter):
+    """Match one path segment other than `extract` (the view checks that it is a UUID)."""
+
+    # Without it, /brands/extract would also be a brand lookup: Allow would list GET there.
+    regex = r"(?!extract$)[^/]+"
+
+
+CONVERTERS = {"brand_id": BrandIdConverter}
+
+
 def _budget() -> Budget:
     # Stop waiting a little early: ManyChat's clock runs until the answer's last byte.
     return request_budget(get_settings().manychat_wait_seconds, margin=ANSWER_MARGIN)
 
 
-@bp.post("/brands/extract")
-def extract_brand():
-    """Submit a brand extraction once, wait up to the ManyChat budget, answer the flat object."""
-    budget = _budget()
-    account = current_account()
-    wanted = reply_format()
-    body = load(ExtractInput(), json_object())
-    subscribers = []
-    if body["manychat_api_key"]:
-        subscribers.append(
-            push_subscriber(body["subscriber_id"], body["manychat_api_key"], body["flow_ns"])
+def _pushes(body: dict[str, Any], channel: str) -> list[Subscriber]:
+    """Return the push subscriber a body asks for (none without a ManyChat key)."""
+    if not body["manychat_api_key"]:
+        return []
+    return [
+        push_subscriber(
+            body["subscriber_id"],
+            body["manychat_api_key"],
+            body["flow_ns"],
+            send_image=body.get("send_image", False),
+            channel=channel,
         )
+    ]
+
+
+def _submit_and_answer(
+    account: Account,
+    kind: JobKind,
+    payload: dict[str, Any],
+    subscribers: list[Subscriber],
+    budget: Budget,
+    wanted: ReplyFormat,
+):
+    """Submit the job once, wait up to the ManyChat budget, answer in the wanted format."""
     submission = submit_job(
         account,
-        JobKind.BRAND_EXTRACTION,
-        {"url": body["url"]},
+        kind,
+        payload,
         origin="manychat",
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         subscribers=subscribers,
@@ -55,19 +88,50 @@ def extract_brand():
     return reply(record, wanted)
 
 
+@bp.post("/brands/extract")
+def extract_brand():
+    """Submit a brand extraction once, wait up to the ManyChat budget, answer the flat object."""
+    budget = _budget()
+    account = current_account()
+    wanted = reply_format()
+    body = load(ExtractInput(), json_object())
+    pushes = _pushes(body, wanted.channel)
+    payload = {"url": body["url"]}
+    return _submit_and_answer(account, JobKind.BRAND_EXTRACTION, payload, pushes, budget, wanted)
+
+
+def _generate(kind: JobKind):
+    """Submit an image or campaign job once (for the caller's brand, if any); answer as extract."""
+    budget = _budget()
+    account = current_account()
+    wanted = reply_format()
+    schema = GenerateInput()
+    body = load(schema, json_object())
+    if body["brand_id"]:
+        brands.require_brand(account, body["brand_id"], budget)
+    pushes = _pushes(body, wanted.channel)
+    return _submit_and_answer(account, kind, schema.payload(body), pushes, budget, wanted)
+
+
+@bp.post("/images/generate")
+def generate_image():
+    """Generate an image once, wait up to the ManyChat budget, answer with its image_url."""
+    return _generate(JobKind.IMAGE_GENERATION)
+
+
+@bp.post("/campaigns/render")
+def render_campaign():
+    """Render a campaign visual once, wait up to the ManyChat budget, answer with its image_url."""
+    return _generate(JobKind.CAMPAIGN_RENDER)
+
+
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """Answer a job's flat object (404 for unknown or another account's job), waiting briefly."""
     budget = _budget()
     account = current_account()
     wanted = reply_format()
-    if is_unfilled(job_id):
-        raise BadRequest(
-            "job_id is an unfilled placeholder: put the custom field that holds the job_id "
-            "into the request URL",
-            code="invalid_input",
-            details={"job_id": ["is an unfilled placeholder"]},
-        )
+    refuse_unfilled("job_id", job_id)
     record = None
     if validation.UUID_RE.match(job_id):
         record = get_ledger().get(account.account_id, job_id)
@@ -75,3 +139,21 @@ def get_job(job_id: str):
         raise NotFound("no such job", code="job_not_found")
     record = wait_short(account.api_key, record, deadline=budget.deadline)
     return reply(record, wanted)
+
+
+@bp.get("/brands/<brand_id:brand_id>")
+def get_brand(brand_id: str):
+    """Answer a brand of the caller's by id (404 for unknown or another account's brand)."""
+    account = current_account()
+    wanted = reply_format()
+    record = brands.brand_by_id(account, path_uuid("brand_id", brand_id))
+    return reply(record, wanted)
+
+
+@bp.get("/brands")
+def find_brand():
+    """Answer the caller's brand for ?domain= (a bare domain or a website address), or 404."""
+    account = current_account()
+    wanted = reply_format()
+    query = load(DomainQuery(), request.args.to_dict())
+    return reply(brands.brand_by_domain(account, query["domain"]), wanted)

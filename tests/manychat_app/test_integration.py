@@ -9,12 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat
+from tests.support.fake_manychat import (
+    SEND_CONTENT,
+    SEND_FLOW,
+    SET_FIELDS,
+    VALID_KEY,
+    FakeManyChat,
+)
 
 KEY = "pi_test_manychat_live_account"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 EXTRACT = "/manychat/v1/brands/extract"
 CREATE_ROUTE = "POST /api/v1/brands/extract"
+GENERATE = "/manychat/v1/images/generate"
+IMAGE_CREATE_ROUTE = "POST /api/v1/images/generations"
 
 
 @pytest.fixture
@@ -51,6 +59,72 @@ def test_a_job_submitted_over_http_ends_with_the_push_at_manychat(
     # What the push set is what a later read answers.
     later = stack.get(f"/manychat/v1/jobs/{job_id}", headers=AUTH).json()
     assert later["brand_id"] == pushed["brand_id"]
+
+
+def _image_push_body(prompt: str, subscriber_id: int) -> dict:
+    return {
+        "prompt": prompt,
+        "subscriber_id": subscriber_id,  # a ManyChat number field arrives as a JSON number
+        "manychat_api_key": VALID_KEY,
+        "flow_ns": "content_image_ready",
+        "send_image": True,
+    }
+
+
+def test_an_image_job_over_http_ends_with_its_fields_and_the_image_at_manychat(
+    live_stack_factory, fake_manychat, pisim
+):
+    # Answer at once: the worker, not the request, sees the job end and pushes it.
+    stack = live_stack_factory(
+        MANYCHAT_API_URL=fake_manychat.url, CONNECTOR_MANYCHAT_WAIT_SECONDS="0"
+    )
+    body = _image_push_body("A red bicycle on a beach", 601)
+    response = stack.post(GENERATE + "?channel=instagram", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    first = response.json()
+    assert first["status"] in ("queued", "processing") and first["image_url"] is None
+    job_id = first["job_id"]
+
+    [flow] = fake_manychat.wait_for(SEND_FLOW, 1, timeout=30)
+    [fields] = fake_manychat.calls_to(SET_FIELDS, 601)
+    [content] = fake_manychat.calls_to(SEND_CONTENT, 601)
+    assert fields.at <= content.at <= flow.at
+    pushed = fields.fields()
+    assert pushed["job_id"] == job_id and pushed["job_status"] == "completed"
+    assert pushed["image_url"].startswith("http")
+    assert content.status == 200  # the fake checked the Dynamic Block's shape
+    image, caption = content.messages()
+    assert image == {"type": "image", "url": pushed["image_url"], "buttons": []}
+    assert caption["type"] == "text"
+    assert content.body["data"]["content"]["type"] == "instagram"
+    assert flow.body == {"subscriber_id": 601, "flow_ns": "content_image_ready"}
+    assert pisim.count(IMAGE_CREATE_ROUTE) == 1
+    # A later read answers what the push set, and the key was dropped after the push.
+    later = stack.get(f"/manychat/v1/jobs/{job_id}", headers=AUTH).json()
+    assert later["image_url"] == pushed["image_url"] and later["status"] == "completed"
+    assert VALID_KEY not in stack.logs()
+
+
+def test_a_failing_image_job_pushes_job_status_failed_without_an_image(
+    live_stack_factory, fake_manychat
+):
+    stack = live_stack_factory(
+        MANYCHAT_API_URL=fake_manychat.url, CONNECTOR_MANYCHAT_WAIT_SECONDS="0"
+    )
+    body = _image_push_body("A broken render [fail]", 602)
+    response = stack.post(GENERATE + "?format=dynamic_block", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    [message] = response.json()["content"]["messages"]
+    assert "on its way" in message["text"]
+
+    fake_manychat.wait_for(SEND_FLOW, 1, timeout=30)
+    [fields] = fake_manychat.calls_to(SET_FIELDS, 602)
+    assert fields.fields()["job_status"] == "failed"
+    assert "image_url" not in fields.fields()
+    assert fake_manychat.calls_to(SEND_CONTENT) == []
+    job_id = fields.fields()["job_id"]
+    later = stack.get(f"/manychat/v1/jobs/{job_id}", headers=AUTH).json()
+    assert later["status"] == "failed" and later["error"]
 
 
 def _tracked(conn: redis.Redis, job_id: str, timeout: float = 15.0) -> None:

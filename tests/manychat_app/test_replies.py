@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from connector import create_app
-from manychat_app.replies import FLAT_KEYS, MAX_TEXT
+from manychat_app.dynamic_block import MAX_TEXT
+from manychat_app.replies import FLAT_KEYS
 from tests.manychat_app.fakes import (
     EXTRACT,
     KEY_A,
@@ -37,6 +38,7 @@ def test_extract_answers_the_flat_object_with_every_key_when_completed(client, p
         "secondary_hex": "#445566",
         "logo_url": "https://cdn.example.com/acme.png",
         "error": None,
+        "image_url": None,
     }
     assert list(response.get_json()) == list(FLAT_KEYS)
     [poll] = [c.request for c in pi.calls if c.request.method == "GET"]

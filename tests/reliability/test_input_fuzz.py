@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError
 from connector.errors import BadRequest
 from connector.jobs.submission import normalize
 from connector.pi.validation import PiInputError
-from manychat_app.schemas import ExtractInput
+from manychat_app.schemas import DomainQuery, ExtractInput, GenerateInput
 from shopify_app.verify import require_shop
 from zapier_app import schemas as zapier
 
@@ -87,6 +87,7 @@ JSON = st.recursive(
 # A valid value for each required field, so the other fields get past the first check.
 GOOD = {
     "url": "https://acme.com",
+    "domain": "acme.com",
     "prompt": "a summer poster",
     "target_url": "https://hooks.example.com/catch",
     "event": "job.completed",
@@ -126,6 +127,8 @@ def load_and_normalize(schema: type[Schema], data: Any, kind: str | None) -> Non
 
 SCHEMAS = [
     (ExtractInput, "brand_extraction"),
+    (GenerateInput, "image_generation"),
+    (DomainQuery, None),
     (zapier.ExtractBrandInput, "brand_extraction"),
     (zapier.GenerationInput, "image_generation"),
     (zapier.HookInput, None),
@@ -195,6 +198,7 @@ def fuzz_client(app_config: dict, pisim):
 
 ENDPOINTS = {
     "/manychat/v1/brands/extract": ExtractInput,
+    "/manychat/v1/images/generate": GenerateInput,
     "/zapier/v1/actions/extract_brand": zapier.ExtractBrandInput,
     "/zapier/v1/actions/generate_image": zapier.GenerationInput,
     "/zapier/v1/hooks": zapier.HookInput,

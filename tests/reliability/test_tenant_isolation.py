@@ -19,6 +19,7 @@ from tests.zapier_app.helpers import KEY_A, KEY_B, add_job, auth
 PATH_ID_ROUTES = {
     "api_v1.get_job": ("GET", "/v1/jobs/{id}", "job", "job_not_found"),
     "manychat.get_job": ("GET", "/manychat/v1/jobs/{id}", "job", "job_not_found"),
+    "manychat.get_brand": ("GET", "/manychat/v1/brands/{id}", "brand", "brand_not_found"),
     "zapier.unsubscribe": ("DELETE", "/zapier/v1/hooks/{id}", "hook", "hook_not_found"),
 }
 JOBS = ("brand", "failed", "image", "pending")
@@ -86,7 +87,11 @@ def test_every_route_with_an_id_in_its_path_is_covered(app):
 def test_another_accounts_id_is_404_on_every_route_with_an_id(app, client, accounts, endpoint):
     a, _ = accounts
     method, template, what, code = PATH_ID_ROUTES[endpoint]
-    ids = [a[name].job_id for name in JOBS] if what == "job" else [a["hook_id"]]
+    ids = {
+        "job": [a[name].job_id for name in JOBS],
+        "brand": [a["brand"].brand_id],
+        "hook": [a["hook_id"]],
+    }[what]
     adapter = app.url_map.bind("localhost")
     for value in ids:
         path = template.format(id=value)
@@ -97,7 +102,7 @@ def test_another_accounts_id_is_404_on_every_route_with_an_id(app, client, accou
         assert _leaks(theirs.get_data(as_text=True), a) == set()
         if method == "GET":  # the control: the id is real and A reads it
             mine = client.get(path, headers=auth(KEY_A))
-            assert mine.status_code == 200 and mine.get_json()["job_id"] == value
+            assert mine.status_code == 200 and mine.get_json()[f"{what}_id"] == value
     # B's DELETE removed nothing of A's.
     hooks = app.extensions["subscriptions"].list_hooks(account_id_for(KEY_A))
     assert [h.id for h in hooks] == [a["hook_id"]]

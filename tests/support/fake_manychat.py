@@ -11,8 +11,14 @@ from typing import Any
 
 SET_FIELDS = "/fb/subscriber/setCustomFields"
 SEND_FLOW = "/fb/sending/sendFlow"
+SEND_CONTENT = "/fb/sending/sendContent"
+PATHS = (SET_FIELDS, SEND_FLOW, SEND_CONTENT)
 VALID_KEY = "1234567:mc_test_key_0123456789abcdef"
 MAX_FIELDS = 20
+# Dynamic Block v2 (what sendContent takes as `data`): caps, channels, message shapes.
+MAX_MESSAGES, MAX_ACTIONS, MAX_QUICK_REPLIES = 10, 5, 11
+CHANNEL_TYPES = ("instagram", "whatsapp", "telegram")  # Messenger content has no type
+NO_QUICK_REPLIES = ("whatsapp", "telegram")
 
 
 @dataclass
@@ -33,6 +39,10 @@ class Call:
         """Return setCustomFields' fields as {field_name: field_value}."""
         return {f["field_name"]: f["field_value"] for f in self.body.get("fields", [])}
 
+    def messages(self) -> list[dict[str, Any]]:
+        """Return the messages a sendContent call carried."""
+        return self.body["data"]["content"]["messages"]
+
 
 @dataclass
 class Answer:
@@ -41,6 +51,46 @@ class Answer:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def _message_problem(message: Any) -> str | None:
+    """Return why ManyChat would refuse one Dynamic Block message, or None."""
+    if not isinstance(message, dict):
+        return "each message must be an object"
+    kind = message.get("type")
+    if kind == "text":
+        return None if isinstance(message.get("text"), str) and message["text"] else "text needed"
+    if kind == "image":
+        url = message.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            return "an image message needs an http(s) url"
+        if not isinstance(message.get("buttons", []), list):
+            return "buttons must be a list"
+        return None
+    return f"unsupported message type {kind!r}"
+
+
+def _content_problem(data: Any) -> str | None:
+    """Return why ManyChat would refuse sendContent's `data` (a Dynamic Block v2), or None."""
+    if not isinstance(data, dict) or data.get("version") != "v2":
+        return "data must be a Dynamic Block with version v2"
+    content = data.get("content")
+    if not isinstance(content, dict):
+        return "data.content must be an object"
+    channel = content.get("type")
+    if channel is not None and channel not in CHANNEL_TYPES:
+        return f"unknown content type {channel!r}"
+    messages = content.get("messages")
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
+        return f"content.messages must hold 1..{MAX_MESSAGES} messages"
+    if len(content.get("actions", [])) > MAX_ACTIONS:
+        return f"at most {MAX_ACTIONS} actions"
+    quick_replies = content.get("quick_replies", [])
+    if len(quick_replies) > MAX_QUICK_REPLIES:
+        return f"at most {MAX_QUICK_REPLIES} quick replies"
+    if quick_replies and channel in NO_QUICK_REPLIES:
+        return f"{channel} has no quick replies"
+    return next(filter(None, map(_message_problem, messages)), None)
 
 
 def _problem(path: str, body: Any) -> str | None:
@@ -62,11 +112,13 @@ def _problem(path: str, body: Any) -> str | None:
                 return "field_value must not be null"
     if path == SEND_FLOW and not isinstance(body.get("flow_ns"), str):
         return "flow_ns must be a string"
+    if path == SEND_CONTENT:
+        return _content_problem(body.get("data"))
     return None
 
 
 class FakeManyChat:
-    """Serve setCustomFields and sendFlow on 127.0.0.1 in a thread."""
+    """Serve setCustomFields, sendContent and sendFlow on 127.0.0.1 in a thread."""
 
     def __init__(self, keys: tuple[str, ...] = (VALID_KEY,)) -> None:
         self.keys = set(keys)
@@ -124,7 +176,7 @@ class FakeManyChat:
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.keys:
             return 401, {"status": "error", "message": "Wrong format token"}, {}
-        if path not in (SET_FIELDS, SEND_FLOW):
+        if path not in PATHS:
             return 404, {"status": "error", "message": "Not found"}, {}
         problem = _problem(path, body)
         if problem:
