@@ -6,8 +6,7 @@ import contextlib
 from typing import Any
 
 from connector.errors import BadRequest
-from shopify_app import queries as operations
-from shopify_app import tasks
+from shopify_app import queries, tasks
 from shopify_app.errors import ShopNotInstalled
 from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
@@ -81,7 +80,7 @@ def check_primary_domain(shop: str, install_id: str) -> str:
         return "skipped"
     client = tasks.admin_client(get_shopify_settings(), shop, install_id)
     try:
-        info = operations.shop_info(client)
+        info = queries.shop_info(client)
     except ShopNotInstalled:
         return "skipped"
     return refresh_if_moved(shop, install_id, info.primary_host)

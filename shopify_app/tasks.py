@@ -21,7 +21,7 @@ from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
 from connector.pi import PiConnectionError, PiError, PiInputError, PiRateLimited
 from connector.runtime.queues import SHOPIFY, get_queue
 from connector.runtime.redis_store import get_redis_store
-from shopify_app import queries as operations
+from shopify_app import queries
 from shopify_app.errors import ShopifyError, ShopNotInstalled, UserErrors
 from shopify_app.graphql import AdminClient
 from shopify_app.settings import ShopifySettings, get_shopify_settings
@@ -143,7 +143,7 @@ def _extract(shop: str, install_id: str, run: _Run) -> str:
     run.domain_change = shops.config(shop)["domain_change"]
     shops.update_config(shop, install_id, status="running", last_error=None)
     client = admin_client(settings, shop, install_id)
-    info = operations.shop_info(client)
+    info = queries.shop_info(client)
     run.host = info.primary_host
     shops.update_config(shop, install_id, extract_domain=info.primary_host)
     shops.set_installation_gid(shop, install_id, info.installation_gid)
@@ -187,7 +187,7 @@ def _follow_domain_change(shop: str, install_id: str, run: _Run) -> None:
 
 
 def _write_brand(
-    shop: str, install_id: str, job: JobRecord, client: AdminClient, info: operations.ShopInfo
+    shop: str, install_id: str, job: JobRecord, client: AdminClient, info: queries.ShopInfo
 ) -> str:
     """Store the brand in the shop config, then in the installation's metafields."""
     shops = get_shops()
@@ -195,7 +195,7 @@ def _write_brand(
     if not shops.persist_brand(shop, install_id, job.job_id, fields, info.primary_host):
         return "skipped"  # uninstalled while we waited: store nothing
     try:
-        operations.set_brand_metafields(client, info.installation_gid, fields)
+        queries.set_brand_metafields(client, info.installation_gid, fields)
         shops.update_config(shop, install_id, metafield_error=None)
     except (UserErrors, ShopifyError) as exc:
         if isinstance(exc, ShopNotInstalled):
@@ -224,7 +224,7 @@ def register_webhooks(shop: str, install_id: str, *, max_attempts: int = 6) -> s
     uri = settings.public("/shopify/webhooks")
     # app/uninstalled first: the rest only keep the brand fresh, this one stops work for a shop.
     for topic in WEBHOOK_TOPICS:
-        operations.register_webhook(client, topic, uri)
+        queries.register_webhook(client, topic, uri)
     return "registered"
 
 
@@ -271,3 +271,9 @@ def redact_shop(shop: str) -> str:
     entries = get_ledger().erase_origin(settings.pi_account().account_id, "shopify", shop)
     log.info("redacted %s: %d keys, %d ledger entries", shop, erased, entries)
     return "redacted"
+
+
+def register_uninstall_webhook(shop: str, install_id: str, *, max_attempts: int = 6) -> str:
+    """Run a webhook registration queued under this older task name (RQ stores the name)."""
+    # Installs queued before an upgrade still name this task; it now registers every topic.
+    return register_webhooks(shop, install_id, max_attempts=max_attempts)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from connector.runtime.backoff import parse_retry_after
-from shopify_app import queries as operations
+from shopify_app import queries
 from shopify_app.errors import GraphQLError, ShopifyUnavailable, UserErrors
 from shopify_app.graphql import AdminClient, graphql_delay
 from shopify_app.settings import get_shopify_settings
@@ -82,7 +82,7 @@ def test_parse_retry_after():
 def test_throttled_answers_are_retried_with_backoff(admin, fake_shopify):
     client, sleeps = admin
     fake_shopify.throttle_next = 2
-    info = operations.shop_info(client)
+    info = queries.shop_info(client)
     assert info.primary_url == fake_shopify.shops[SHOP].primary_url
     assert len(sleeps) == 2
     assert all(0.5 <= s <= 1.0 for s in sleeps)  # cost 12, 10 available, 100/s: the base wait
@@ -92,14 +92,14 @@ def test_429_is_retried_after_retry_after(admin, fake_shopify):
     client, sleeps = admin
     fake_shopify.rate_limit_next = 1
     fake_shopify.retry_after = "1.5"
-    operations.shop_info(client)
+    queries.shop_info(client)
     assert sleeps == [1.5]
 
 
 def test_server_errors_are_retried(admin, fake_shopify):
     client, sleeps = admin
     fake_shopify.fail_next = 2
-    operations.shop_info(client)
+    queries.shop_info(client)
     assert len(sleeps) == 2
 
 
@@ -107,7 +107,7 @@ def test_client_gives_up_after_max_attempts(admin, fake_shopify):
     client, sleeps = admin
     fake_shopify.throttle_next = 10
     with pytest.raises(ShopifyUnavailable):
-        operations.shop_info(client)
+        queries.shop_info(client)
     assert len(sleeps) == 3  # four attempts, three pauses
 
 
@@ -129,7 +129,7 @@ def test_metafields_are_set_on_the_app_installation(admin, fake_shopify):
         "secondary_hex": "#445566",
         "logo_url": None,
     }
-    operations.set_brand_metafields(client, owner, fields)
+    queries.set_brand_metafields(client, owner, fields)
     saved = fake_shopify.shops[SHOP].metafields
     assert saved[("pi", "brand_id")] == {"type": "single_line_text_field", "value": "b-1"}
     assert saved[("pi", "brand")]["type"] == "json"
@@ -139,17 +139,15 @@ def test_metafields_are_set_on_the_app_installation(admin, fake_shopify):
 def test_metafield_user_errors_are_raised(admin, fake_shopify):
     client, _ = admin
     with pytest.raises(UserErrors, match="Owner does not exist"):
-        operations.set_brand_metafields(
-            client, "gid://shopify/AppInstallation/0", {"brand_id": "b"}
-        )
+        queries.set_brand_metafields(client, "gid://shopify/AppInstallation/0", {"brand_id": "b"})
     assert fake_shopify.shops[SHOP].metafields == {}
 
 
 def test_existing_webhook_subscription_counts_as_registered(admin, fake_shopify):
     client, _ = admin
     uri = "https://connector.test/shopify/webhooks"
-    operations.register_webhook(client, "APP_UNINSTALLED", uri)  # already made by the install
+    queries.register_webhook(client, "APP_UNINSTALLED", uri)  # already made by the install
     topics = [w["topic"] for w in fake_shopify.shops[SHOP].webhooks]
     assert topics.count("APP_UNINSTALLED") == 1
     with pytest.raises(UserErrors, match="blank"):
-        operations.register_webhook(client, "APP_UNINSTALLED", "")
+        queries.register_webhook(client, "APP_UNINSTALLED", "")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from connector.runtime.secrets import rotate_all
-from shopify_app import queries as operations
+from shopify_app import queries
 from shopify_app.errors import ShopifyAuthError
 from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import TokenSet, get_shops
@@ -60,7 +60,7 @@ def test_expired_token_is_refreshed_and_the_call_retried_once(shop_client, shop_
     graphql_before = len(fake_shopify.calls("graphql"))
     with shop_app.app_context():
         record = get_shops().get(SHOP)
-        info = operations.shop_info(admin_client(get_shopify_settings(), SHOP, record.install_id))
+        info = queries.shop_info(admin_client(get_shopify_settings(), SHOP, record.install_id))
     assert info.installation_gid == fake_shopify.shops[SHOP].installation_gid
     assert len(fake_shopify.calls("graphql")) - graphql_before == 2  # 401, then success
     assert [c["grant"] for c in fake_shopify.calls("token")] == ["code", "refresh_token"]
@@ -71,7 +71,7 @@ def test_a_second_401_after_refresh_is_not_retried_again(shop_client, shop_app, 
     fake_shopify.reject_tokens = True
     graphql_before = len(fake_shopify.calls("graphql"))
     with shop_app.app_context(), pytest.raises(ShopifyAuthError):
-        operations.shop_info(
+        queries.shop_info(
             admin_client(get_shopify_settings(), SHOP, get_shops().get(SHOP).install_id)
         )
     assert len(fake_shopify.calls("graphql")) - graphql_before == 2
@@ -84,7 +84,7 @@ def test_refused_refresh_drops_the_pair_so_the_shop_reinstalls(shop_client, shop
     fake_shopify.refresh_refused = True
     with shop_app.app_context():
         with pytest.raises(ShopifyAuthError):
-            operations.shop_info(
+            queries.shop_info(
                 admin_client(get_shopify_settings(), SHOP, get_shops().get(SHOP).install_id)
             )
         assert get_shops().installed(SHOP) is None
