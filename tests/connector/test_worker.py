@@ -18,7 +18,8 @@ def test_an_idle_rq_worker_blocks_longer_than_the_app_socket_timeout(app_config)
     app = create_app({**app_config, "CONNECTOR_WORKER_MAINTENANCE_SECONDS": 7})
     store = app.extensions["store"]
     store.redis.ping()  # a pooled connection now exists with the app's short timeout
-    worker = build_worker(app, cls=ConnectorThreadWorker)
+    # A plain RQ worker (not a thread worker) reads its queues for the whole (TTL - 15) s.
+    worker = build_worker(app, simple=True)
     assert worker.dequeue_timeout > SOCKET_TIMEOUT
 
     started = time.monotonic()
