@@ -16,6 +16,14 @@ from connector.config import Settings
 from connector.pi import PiClient, PiTimeout
 
 
+def pool_size(settings: Settings) -> int:
+    """Return how many connections to Pi one process keeps: enough for its tracker too."""
+    # A worker process's tracker long-polls every job it follows at once, and its RQ threads
+    # (Shopify installs) poll too; a smaller pool discards connections ("pool is full").
+    followers = settings.tracker_capacity + settings.worker_threads
+    return max(settings.pi_pool_size, followers)
+
+
 class PiClients:
     """Hold the process's pooled session to Pi and bound how many creates run at once."""
 
@@ -30,7 +38,7 @@ class PiClients:
             os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         )
         session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.pi_pool_size)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size(settings))
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.session = session

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
 import time
+import uuid
 
 import redis
 from flask import Flask, current_app
@@ -27,6 +29,10 @@ from connector.ledger import Ledger
 from connector.runtime.logs import bound_request_id
 
 log = logging.getLogger(__name__)
+
+# A tracker may hold this much over its even share before it hands jobs back: a little slack
+# keeps jobs from moving back and forth as the in-flight count changes.
+REBALANCE_SLACK = 0.05
 
 # Claim up to ARGV[3] in-flight jobs whose lease is missing or lapsed (oldest first), and note
 # the claimant (ARGV[4]) so an operator can tell which process follows a job.
@@ -54,6 +60,16 @@ def readoption_bound(lease_seconds: float, scan_seconds: float, poll_seconds: fl
     return lease_seconds + scan_seconds + poll_seconds + LEASE_MARGIN
 
 
+def fair_share(in_flight: int, trackers: int, capacity: int) -> int:
+    """Return how many jobs one tracker should follow: an even split, within its capacity."""
+    return min(capacity, -(-in_flight // max(1, trackers)))
+
+
+def excess(owned: int, share: int, slack: float = REBALANCE_SLACK) -> int:
+    """Return how many jobs to hand back: what is held beyond the share and its slack."""
+    return max(0, owned - (share + math.ceil(share * slack)))
+
+
 def renew_interval(lease_seconds: float) -> float:
     """Return how often leases are renewed: three chances before one lapses."""
     return max(0.2, lease_seconds / 3)
@@ -79,10 +95,12 @@ class Tracker:
         self.scan_seconds = scan_seconds
         self.leases_key = self.ledger.tracker_key("leases")
         self.owners_key = self.ledger.tracker_key("owners")
-        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self.members_key = self.ledger.tracker_key("members")  # live trackers, by lapse time
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._claim = self.redis.register_script(_CLAIM_LUA)
         self._follow_job = follow or _follow_in_worker
         self._owned: dict[str, threading.Thread] = {}
+        self._releasing: set[str] = set()  # followed jobs being handed to other trackers
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._closing = False
@@ -101,7 +119,8 @@ class Tracker:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Tracker:
-        """Start claiming and renewing in the background."""
+        """Join the live trackers, then claim, renew and rebalance in the background."""
+        self._announce()
         for target, name in ((self._claim_loop, "claim"), (self._renew_loop, "renew")):
             thread = threading.Thread(target=target, name=f"pic-tracker-{name}", daemon=True)
             thread.start()
@@ -122,6 +141,8 @@ class Tracker:
             # if Redis is away they lapse on their own.
             with contextlib.suppress(redis.RedisError):
                 self.redis.zadd(self.leases_key, dict.fromkeys(members, 0), xx=True)
+        with contextlib.suppress(redis.RedisError):
+            self.redis.zrem(self.members_key, self.identity)
         # The followers' long-polls on Pi end with the process: let the next one poll at once.
         self.app.extensions["flights"].release_all()
         return len(members)
@@ -134,11 +155,13 @@ class Tracker:
 
     # -- loops --------------------------------------------------------------------------------
 
-    def claim_once(self) -> list[str]:
-        """Claim lapsed or unleased in-flight jobs up to capacity and start following them."""
+    def claim_once(self, *, fair: bool = True) -> list[str]:
+        """Claim lapsed or unleased in-flight jobs up to this tracker's share; follow them."""
         # Held throughout, so a stop never misses a job claimed a moment before it.
         with self._lock:
             free = self.capacity - len(self._owned)
+            if fair:
+                free = min(free, self._share() - len(self._owned))
             if free <= 0 or self._closing:
                 return []
             now = time.time()
@@ -157,7 +180,7 @@ class Tracker:
 
     def follow_all(self) -> int:
         """Claim every claimable job now and follow each to its end (burst runs, tests)."""
-        members = self.claim_once()
+        members = self.claim_once(fair=False)
         with self._lock:
             threads = [self._owned[m] for m in members if m in self._owned]
         for thread in threads:
@@ -165,17 +188,45 @@ class Tracker:
         return len(members)
 
     def renew_once(self) -> None:
-        """Push the lapse time of every held lease forward."""
+        """Push the lapse time of every held lease (and of this tracker's membership) forward."""
+        self._announce()
         with self._lock:
             members = list(self._owned)
         if members:
             lapse = time.time() + self.lease_seconds
             self.redis.zadd(self.leases_key, dict.fromkeys(members, lapse), xx=True)
 
+    def rebalance_once(self) -> int:
+        """Hand back what this tracker holds beyond its share; return how many it lets go."""
+        with self._lock:
+            kept = [m for m in self._owned if m not in self._releasing]
+            count = excess(len(kept), self._share())
+            # The newest claims go: their followers have waited least on Pi so far.
+            letting_go = kept[len(kept) - count :] if count else []
+            self._releasing.update(letting_go)
+        return len(letting_go)
+
+    def _announce(self) -> None:
+        """Say this tracker is alive until its lease lapses; forget trackers that lapsed."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.members_key, {self.identity: now + self.lease_seconds})
+        pipe.zremrangebyscore(self.members_key, "-inf", now)
+        pipe.execute()
+
+    def _share(self) -> int:
+        """Return this tracker's even share of the in-flight jobs among the live trackers."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.ledger.inflight_key())
+        pipe.zcount(self.members_key, time.time(), "+inf")
+        in_flight, trackers = pipe.execute()
+        return fair_share(in_flight, trackers, self.capacity)
+
     def _claim_loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.claim_once()
+                self.rebalance_once()
             except redis.RedisError as exc:
                 log.warning("tracker cannot claim jobs: %s", type(exc).__name__)
             self._stop.wait(self.scan_seconds)
@@ -188,24 +239,33 @@ class Tracker:
                 log.warning("tracker cannot renew leases: %s", type(exc).__name__)
 
     def _run(self, member: str) -> None:
-        """Follow one job; drop its lease when it ended (or vanished), keep it when stopping."""
+        """Follow one job; drop its lease when it ended, lapse it when handed over."""
         account_id, _, job_id = member.partition("|")
         done = False
+
+        def should_stop() -> bool:
+            return self._stop.is_set() or member in self._releasing
+
         try:
             with self.app.app_context():
-                done = self._follow_job(account_id, job_id, self._stop.is_set)
+                done = self._follow_job(account_id, job_id, should_stop)
         except Exception as exc:  # a bug on one job must not stop the others
             log.error("following job %s failed: %s", job_id, type(exc).__name__)
         finally:
             with self._lock:
                 self._owned.pop(member, None)
-            if done:
-                # On failure the claim script still skips it: it is no longer in flight.
-                with contextlib.suppress(redis.RedisError):
-                    pipe = self.redis.pipeline()
+                handed_over = member in self._releasing and not self._stop.is_set()
+                self._releasing.discard(member)
+            with contextlib.suppress(redis.RedisError):
+                pipe = self.redis.pipeline()
+                if done:
+                    # On failure the claim script still skips it: it is no longer in flight.
                     pipe.zrem(self.leases_key, member)
                     pipe.hdel(self.owners_key, member)
-                    pipe.execute()
+                elif handed_over:
+                    # Our follower has left (so no job is followed twice): lapse it now.
+                    pipe.zadd(self.leases_key, {member: 0}, xx=True)
+                pipe.execute()
 
 
 def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:

@@ -10,7 +10,13 @@ import pytest
 from connector import create_app
 from connector.auth import Account, account_id_for
 from connector.jobs.submission import submit_job
-from connector.jobs.tracker import Tracker, readoption_bound, renew_interval
+from connector.jobs.tracker import (
+    Tracker,
+    excess,
+    fair_share,
+    readoption_bound,
+    renew_interval,
+)
 from connector.ledger import JobRecord, get_ledger
 
 KEY = "pi_test_tracker_account"
@@ -171,3 +177,66 @@ def test_timing_rules_leave_three_renewals_per_lease_and_bound_re_adoption():
     assert renew_interval(30) == 10
     assert renew_interval(0.3) == 0.2  # never a busy loop
     assert readoption_bound(30, 0.25, 20) == 30 + 0.25 + 20 + 5
+
+
+class SpanFollower:
+    """Hold each job until told to stop; record when it was followed (start, end)."""
+
+    def __init__(self, spans: list[tuple[str, float, float]]) -> None:
+        self.spans = spans
+        self.release = threading.Event()
+
+    def __call__(self, account_id: str, job_id: str, should_stop) -> bool:
+        started = time.monotonic()
+        try:
+            while not self.release.wait(0.02):
+                if should_stop():
+                    return False
+            return False
+        finally:
+            self.spans.append((job_id, started, time.monotonic()))
+
+
+def test_the_share_is_an_even_split_within_capacity():
+    assert fair_share(2000, 2, 5000) == 1000
+    assert fair_share(2000, 3, 5000) == 667
+    assert fair_share(2000, 1, 1000) == 1000
+    assert fair_share(5, 0, 100) == 5  # a tracker that has not announced itself yet
+    assert excess(1100, 1000) == 50  # 5 % slack
+    assert excess(1000, 1000) == 0
+
+
+def _split(trackers) -> list[int]:
+    return [t.following for t in trackers]
+
+
+def test_trackers_split_the_jobs_evenly_and_a_newcomer_takes_its_share(app):
+    _in_flight(app, 60)
+    spans: list[tuple[str, float, float]] = []
+    follower = SpanFollower(spans)
+    make = lambda: Tracker(app, capacity=500, lease_seconds=30, scan_seconds=0.05, follow=follower)  # noqa: E731
+    first, second, third = make(), make(), make()
+    try:
+        first.start()
+        _wait_for(lambda: first.following == 60)
+        second.start()
+        # 30 each within 10 % (a tracker keeps 5 % slack over its share before handing back).
+        _wait_for(lambda: all(27 <= n <= 33 for n in _split([first, second])), timeout=10)
+        assert sum(_split([first, second])) == 60
+        third.start()
+        _wait_for(lambda: all(18 <= n <= 22 for n in _split([first, second, third])), timeout=10)
+        assert sum(_split([first, second, third])) == 60
+    finally:
+        for tracker in (first, second, third):
+            tracker.stop()
+        follower.release.set()
+        for tracker in (first, second, third):
+            _wait_for(lambda tracker=tracker: tracker.following == 0)
+    # No job was ever followed by two trackers at the same time.
+    by_job: dict[str, list[tuple[float, float]]] = {}
+    for job_id, start, end in spans:
+        by_job.setdefault(job_id, []).append((start, end))
+    for job_id, intervals in by_job.items():
+        intervals.sort()
+        for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+            assert start >= end, f"{job_id} followed twice at once"
