@@ -214,6 +214,15 @@ class Ledger:
         """Return a key of the tracker's bookkeeping beside the in-flight set (leases, owners)."""
         return self.store.key("tracker", name)
 
+    def live_trackers(self) -> int:
+        """Return how many trackers (worker processes following jobs) are alive now."""
+        return int(self.redis.zcount(self.tracker_key("members"), time.time(), "+inf"))
+
+    def is_tracked(self, account_id: str, job_id: str) -> bool:
+        """Return True while a live tracker holds the job's lease."""
+        lapse = self.redis.zscore(self.tracker_key("leases"), f"{account_id}|{job_id}")
+        return lapse is not None and lapse > time.time()
+
     def ended_channel(self) -> str:
         """Return the channel on which a job's end is announced (as "account|job")."""
         return self.store.key("jobs", "ended")

@@ -216,11 +216,8 @@ class Tracker:
 
     def _share(self) -> int:
         """Return this tracker's even share of the in-flight jobs among the live trackers."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(self.ledger.inflight_key())
-        pipe.zcount(self.members_key, time.time(), "+inf")
-        in_flight, trackers = pipe.execute()
-        return fair_share(in_flight, trackers, self.capacity)
+        in_flight = self.redis.zcard(self.ledger.inflight_key())
+        return fair_share(in_flight, self.ledger.live_trackers(), self.capacity)
 
     def _claim_loop(self) -> None:
         while not self._stop.is_set():

@@ -27,6 +27,9 @@ RECHECK_SECONDS = 1.0  # a listener re-reads the ledger this often even without 
 # did not hold the long-poll) never turns into a busy loop.
 MIN_LEAD_GAP = 1.0
 ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before the next poll
+# How long a waiting request gives a live tracker to claim a new job before asking Pi itself
+# (trackers scan for new jobs four times a second).
+HANDOFF_SECONDS = 1.0
 
 # One lease term: given the record and a monotonic deadline, ask Pi and return
 # (the record now, whether to go on waiting).
@@ -94,9 +97,45 @@ def follow(
 
 
 def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord:
-    """Wait for the job until the deadline; return its state then, finished or not."""
+    """Wait for the job until the deadline; return its state then, finished or not.
+
+    While a worker's tracker follows the job, only listen for its end: asking Pi as well would
+    cost a long-poll the tracker is making anyway. Without one, long-poll Pi directly.
+    """
     if record.is_terminal or remaining(deadline) < MIN_USEFUL_WAIT:
         return record
+    ledger = get_ledger()
+    if ledger.live_trackers():
+        handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
+        record = listen(record, deadline=handoff, until=lambda r: _tracked(ledger, r))
+        if record.is_terminal or _tracked(ledger, record):
+            return listen(record, deadline=deadline)
+    return _lead_short(api_key, record, deadline)
+
+
+def listen(
+    record: JobRecord,
+    *,
+    deadline: float,
+    until: Callable[[JobRecord], bool] = lambda _record: False,
+) -> JobRecord:
+    """Wait for the ledger to say the job ended (or `until` holds), without asking Pi."""
+    flights, ledger = get_flights(), get_ledger()
+    while not record.is_terminal and not until(record):
+        left = remaining(deadline)
+        if left < MIN_USEFUL_WAIT:
+            break
+        flights.wait_for_end(record.account_id, record.job_id, min(left, RECHECK_SECONDS))
+        record = ledger.get(record.account_id, record.job_id) or record
+    return record
+
+
+def _tracked(ledger, record: JobRecord) -> bool:
+    return ledger.is_tracked(record.account_id, record.job_id)
+
+
+def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:
+    """Long-poll Pi for the job within the deadline (single flight), or listen for its end."""
     client = pi_client(api_key)
 
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:

@@ -1,0 +1,73 @@
+"""Short waits: hand the job to a live tracker and listen, or long-poll Pi when none follows it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from connector import create_app
+from connector.auth import account_id_for
+from connector.jobs.submission import submit_job
+from connector.jobs.waiting import HANDOFF_SECONDS, wait_short
+from connector.ledger import JobStatus, get_ledger
+
+KEY = "pi_test_waiting_account_1"
+JOB_READS = "GET /api/v1/jobs/:id"
+
+
+def _announce_tracker(app, *, lease_job: str | None = None) -> None:
+    """Make a tracker look alive (and holding one job's lease), as a worker process would."""
+    ledger = app.extensions["ledger"]
+    lapse = time.time() + 30
+    ledger.redis.zadd(ledger.tracker_key("members"), {"host:1:abc": lapse})
+    if lease_job:
+        member = f"{account_id_for(KEY)}|{lease_job}"
+        ledger.redis.zadd(ledger.tracker_key("leases"), {member: lapse})
+
+
+def _submit(app, url: str):
+    from connector.auth import Account
+
+    with app.app_context():
+        account = Account(account_id_for(KEY), KEY)
+        return submit_job(account, "brand_extraction", {"url": url}, origin="api").record
+
+
+def test_a_request_listens_while_a_tracker_follows_the_job(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-listen.example")
+    _announce_tracker(app, lease_job=record.job_id)
+
+    def tracker_finishes() -> None:
+        time.sleep(1.5)
+        with app.app_context():
+            done = get_ledger().get(record.account_id, record.job_id)
+            done.status, done.brand_id = JobStatus.COMPLETED, "b-1"
+            get_ledger().finish(done)
+
+    threading.Thread(target=tracker_finishes).start()
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + 6)
+    assert result.status == "completed" and result.brand_id == "b-1"
+    assert pisim.count(JOB_READS) == 0  # the tracker's long-poll is the only one
+
+
+def test_a_request_asks_pi_itself_when_no_tracker_claims_the_job_in_time(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs1-unclaimed.example")
+    _announce_tracker(app)  # alive, but busy: it never claims this job
+    started = time.monotonic()
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + 6)
+    assert result.status == "completed"
+    assert pisim.count(JOB_READS) >= 1
+    assert time.monotonic() - started >= HANDOFF_SECONDS
+
+
+def test_without_a_tracker_a_request_long_polls_pi(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs1-alone.example")
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + 6)
+    assert result.status == "completed"
+    assert pisim.count(JOB_READS) == 1
