@@ -90,6 +90,18 @@ class RedisNode:
         return redis.Redis(port=self.port, socket_timeout=2)
 
 
+def wait_replicated(primary: RedisNode, timeout: float = 30.0) -> None:
+    """Block until the primary reports a replica whose link is up and caught up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = primary.client().info("replication")
+        replica = info.get("slave0")
+        if isinstance(replica, dict) and replica.get("state") == "online":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"no replica caught up with port {primary.port}")
+
+
 class SentinelNode:
     """A Sentinel watching the primary under MASTER_NAME with a quorum of 2."""
 
@@ -168,14 +180,7 @@ class SentinelSet:
 
     def wait_replicated(self, primary: RedisNode, timeout: float = 30.0) -> None:
         """Block until the primary reports a replica whose link is up and caught up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = primary.client().info("replication")
-            replica = info.get("slave0")
-            if isinstance(replica, dict) and replica.get("state") == "online":
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"no replica caught up with port {primary.port}")
+        wait_replicated(primary, timeout)
 
     def primary_port(self) -> int | None:
         """Return the port the Sentinels agree is the primary's (None while they disagree)."""
