@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from connector import errors
-from connector.config import Settings, env_names
+from connector.config import ConfigError, Settings, env_names
 from connector.delivery.subscriptions import Subscriptions
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
@@ -18,6 +18,7 @@ from connector.ledger import Ledger
 from connector.runtime import logs
 from connector.runtime.metrics import Metrics
 from connector.runtime.queues import ALL_QUEUES
+from connector.runtime.redis_connect import RedisTarget, RedisTargetError
 from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, parse_keys
 from connector.web import api_v1, openapi, ops
@@ -50,8 +51,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_collaborators(app: Flask, settings: Settings) -> None:
     """Attach the store, secrets, ledger, idempotency, subscriptions and metrics to the app."""
+    try:
+        target = RedisTarget.from_settings(settings)
+    except RedisTargetError as exc:
+        raise ConfigError(str(exc)) from None
     store = RedisStore(
-        settings.redis_url, settings.key_prefix, max_connections=settings.redis_max_connections
+        target,
+        settings.key_prefix,
+        max_connections=settings.redis_max_connections,
+        min_replicas=settings.redis_min_replicas,
+        replica_timeout_ms=settings.redis_replica_timeout_ms,
     )
     store.init_app(app)
     box = SecretBox(parse_keys(settings.secret_key))

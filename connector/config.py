@@ -31,9 +31,19 @@ def _setting(
     secret: bool = False,
     minimum: float = 0,
     maximum: float | None = None,
+    unless: str | None = None,
 ) -> Any:
-    """Declare a setting: its environment name, its default and the values it may take."""
-    meta = {"env": env, "required": required, "minimum": minimum, "maximum": maximum}
+    """Declare a setting: its environment name, its default and the values it may take.
+
+    `unless` names another setting that, when set, makes a required one optional.
+    """
+    meta = {
+        "env": env,
+        "required": required,
+        "minimum": minimum,
+        "maximum": maximum,
+        "unless": unless,
+    }
     return field(default=default, repr=not secret, metadata=meta)
 
 
@@ -45,7 +55,23 @@ class Settings:
     pi_api_key: str | None = _setting("PI_API_KEY", None, secret=True)
     pi_timeout: float = _setting("PI_TIMEOUT", 10.0)
     pi_max_retries: int = _setting("PI_MAX_RETRIES", 3)
-    redis_url: str | None = _setting("REDIS_URL", None, required=True, secret=True)
+    # Secret: a URL may carry the password.
+    redis_url: str | None = _setting(
+        "REDIS_URL", None, required=True, secret=True, unless="redis_sentinels"
+    )
+    redis_ca_cert: str | None = _setting("REDIS_CA_CERT", None)
+    redis_client_cert: str | None = _setting("REDIS_CLIENT_CERT", None)
+    redis_client_key: str | None = _setting("REDIS_CLIENT_KEY", None)
+    redis_sentinels: str | None = _setting("REDIS_SENTINELS", None)
+    redis_sentinel_master: str | None = _setting("REDIS_SENTINEL_MASTER", None)
+    redis_sentinel_password: str | None = _setting("REDIS_SENTINEL_PASSWORD", None, secret=True)
+    redis_sentinel_tls: bool = _setting("REDIS_SENTINEL_TLS", False)
+    redis_password: str | None = _setting("REDIS_PASSWORD", None, secret=True)
+    # None: 1 with Sentinels (a failover must not lose acknowledged work), else 0.
+    redis_min_replicas: int | None = _setting("CONNECTOR_REDIS_MIN_REPLICAS", None)
+    redis_replica_timeout_ms: int = _setting(
+        "CONNECTOR_REDIS_REPLICA_TIMEOUT_MS", 500, minimum=1, maximum=4000
+    )
     secret_key: str | None = _setting("CONNECTOR_SECRET_KEY", None, required=True, secret=True)
     public_url: str = _setting("CONNECTOR_PUBLIC_URL", "http://127.0.0.1:8000")
     key_prefix: str = _setting("CONNECTOR_KEY_PREFIX", "pic:")
@@ -106,13 +132,20 @@ class Settings:
 
     def check_required(self) -> None:
         """Fail with a message naming every required setting that is missing."""
-        missing = [
-            spec.metadata["env"]
-            for spec in dataclasses.fields(self)
-            if spec.metadata["required"] and not getattr(self, spec.name)
-        ]
+        missing = []
+        for spec in dataclasses.fields(self):
+            if not spec.metadata["required"] or getattr(self, spec.name):
+                continue
+            unless = spec.metadata["unless"]
+            if unless is None:
+                missing.append(spec.metadata["env"])
+            elif not getattr(self, unless):
+                other = self.__dataclass_fields__[unless].metadata["env"]
+                missing.append(f"{spec.metadata['env']} (or {other})")
         if missing:
             raise ConfigError("missing required setting(s): " + ", ".join(missing))
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise ConfigError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER names the primary")
 
     def as_config(self) -> dict[str, Any]:
         """Return the settings under their environment names (for Flask's app.config)."""

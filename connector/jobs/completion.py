@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+
+import redis
 
 from connector.delivery.dispatch import fan_out
 from connector.ledger import JobKind, JobRecord, JobStatus, bare_host, get_ledger
@@ -10,6 +13,8 @@ from connector.pi import Job
 from connector.runtime import metrics
 
 log = logging.getLogger(__name__)
+
+FAN_OUT_CONFIRM_SECONDS = 10.0  # long enough to outlast a Sentinel failover
 
 
 def brand_summary(brand: dict | None, submitted_url: str | None = None) -> dict | None:
@@ -64,5 +69,32 @@ def _finish(record: JobRecord) -> JobRecord:
     ledger = get_ledger()
     if ledger.finish(record):
         metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
-        fan_out(record)
+        _fan_out_replicated(record)
     return ledger.get(record.account_id, record.job_id) or record
+
+
+def _fan_out_replicated(record: JobRecord) -> None:
+    """Queue the job's deliveries and see them reach a replica, queueing again after a failover.
+
+    A failover can keep the end (so the job is never followed again) yet lose the deliveries
+    queued a moment later. Fanning out again is safe: each delivery is queued once per job, so
+    on a primary that kept them nothing is added and on one that lost them they are re-queued.
+    """
+    ledger = get_ledger()
+    witness = ledger.job_key(record.account_id, record.job_id)
+    give_up = time.monotonic() + FAN_OUT_CONFIRM_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            fan_out(record)
+            ledger.store.confirm_replicated(witness)
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() + delay > give_up:
+                # The tracker's in-flight set or RQ's retries cover what is left (RELIABILITY.md).
+                log.warning(
+                    "deliveries of job %s not confirmed: %s", record.job_id, type(exc).__name__
+                )
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)

@@ -123,6 +123,9 @@ def submit_job(
         record = get_ledger().get(account.account_id, claim.job_id)
         if record is not None:
             _subscribe_late(record, subscribers)
+            # A replay acknowledges the job too: it may be a write the replicas never got.
+            ledger = get_ledger()
+            ledger.store.confirm_replicated(ledger.job_key(record.account_id, record.job_id))
             return Submission(record, created=False)
     try:
         job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
@@ -174,3 +177,6 @@ def _record_submitted(
     for subscriber in subscribers:
         subs.add(pipe, record.account_id, record.job_id, subscriber)
     pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
+    # Acknowledge only what survives a failover. When replicas lag, the caller gets a 503 and
+    # the whole write stays on the primary: the retry with the same key replays this job.
+    ledger.store.confirm_replicated(job_key)

@@ -49,10 +49,9 @@ class LiveStack:
         return worker
 
     def _wait_registered(self, worker: ServerProcess, timeout: float = 20) -> None:
-        import redis
         from rq import Worker
 
-        conn = redis.Redis.from_url(self.redis_url)
+        conn = self.redis_client()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(w.pid == worker.pid for w in Worker.all(connection=conn)):
@@ -61,6 +60,14 @@ class LiveStack:
                 raise RuntimeError("worker exited:\n" + worker.output())
             time.sleep(0.05)
         raise RuntimeError("worker did not register:\n" + worker.output())
+
+    def redis_client(self):
+        """Return a client built the way the stack's processes build theirs (Sentinel, TLS)."""
+        from connector.config import Settings
+        from connector.runtime.redis_connect import RedisConnector, RedisTarget
+
+        target = RedisTarget.from_settings(Settings.load(environ=self.env))
+        return RedisConnector(target).client(socket_timeout=5, max_connections=10)
 
     def kill_worker(self, worker: ServerProcess | None = None) -> None:
         """SIGKILL a worker and every process below it (the work-horse has its own group)."""

@@ -131,3 +131,38 @@ def test_creates_beyond_the_gate_wait_and_a_full_gate_times_out_cleanly(app_conf
     # Nothing was half-written: the same request goes through once a slot is free.
     assert submit(app, "https://gated.example").created
     assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+def test_a_submission_the_replicas_lack_is_a_503_and_its_retry_replays_the_one_pi_job(
+    app_config, pisim, redis_client
+):
+    # The private Redis has no replica: every WAIT falls short, as during a failover.
+    strict = create_app(
+        {
+            **app_config,
+            "PI_BASE_URL": pisim.base_url,
+            "CONNECTOR_REDIS_MIN_REPLICAS": 1,
+            "CONNECTOR_REDIS_REPLICA_TIMEOUT_MS": 20,
+        }
+    )
+    body = {"kind": "brand_extraction", "input": {"url": "https://replicas-behind.example"}}
+    headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": str(uuid.uuid4())}
+    first = strict.test_client().post("/v1/jobs", json=body, headers=headers)
+    assert first.status_code == 503
+    assert first.get_json()["error"]["code"] == "redis_unavailable"
+    assert int(first.headers["Retry-After"]) > 0
+    # Nothing half-written: the job, its sealed key, its binding and its in-flight entry.
+    [job] = pisim.jobs()
+    with strict.app_context():
+        ledger = get_ledger()
+        record = ledger.get(ACCOUNT.account_id, job["id"])
+        assert record is not None
+        assert redis_client.hget(ledger.job_key(ACCOUNT.account_id, job["id"]), "api_key")
+        assert any(job["id"] in "|".join(pair) for pair in ledger.inflight(limit=10))
+    again = strict.test_client().post("/v1/jobs", json=body, headers=headers)
+    assert again.status_code == 503  # the replay is an acknowledgement too
+    relaxed = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    replay = relaxed.test_client().post("/v1/jobs", json=body, headers=headers)
+    assert replay.status_code in (200, 202), replay.text
+    assert replay.get_json()["job_id"] == job["id"]
+    assert pisim.count("POST /api/v1/brands/extract") == 1
