@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # A tracker may hold this much over its even share before it hands jobs back: a little slack
 # keeps jobs from moving back and forth as the in-flight count changes.
-REBALANCE_SLACK = 0.05
+REBALANCE_SLACK = 0.02
 
 # Claim up to ARGV[3] in-flight jobs whose lease is missing or lapsed (oldest first), and note
 # the claimant (ARGV[4]) so an operator can tell which process follows a job.

@@ -207,7 +207,7 @@ def test_the_share_is_an_even_split_within_capacity():
     assert fair_share(2000, 3, 5000) == 667
     assert fair_share(2000, 1, 1000) == 1000
     assert fair_share(5, 0, 100) == 5  # a tracker that has not announced itself yet
-    assert excess(1100, 1000) == 50  # 5 % slack
+    assert excess(1100, 1000) == 80  # 2 % slack
     assert excess(1000, 1000) == 0
 
 
@@ -225,7 +225,7 @@ def test_trackers_split_the_jobs_evenly_and_a_newcomer_takes_its_share(app):
         first.start()
         _wait_for(lambda: first.following == 60)
         second.start()
-        # 30 each within 10 % (a tracker keeps 5 % slack over its share before handing back).
+        # 30 each within 10 % (a tracker keeps 2 % slack over its share before handing back).
         _wait_for(lambda: all(27 <= n <= 33 for n in _split([first, second])), timeout=10)
         assert sum(_split([first, second])) == 60
         third.start()
