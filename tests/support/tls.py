@@ -49,6 +49,7 @@ def _issue(
     ca_name: x509.Name,
     usage: x509.ObjectIdentifier,
 ) -> x509.Certificate:
+    """Issue a leaf certificate; a server's names (an IP, or a host name) go in its SAN."""
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -60,15 +61,22 @@ def _issue(
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
     )
     if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        try:
+            san = [x509.IPAddress(ipaddress.ip_address(subject)), x509.DNSName("localhost")]
+        except ValueError:
+            san = [x509.DNSName(subject)]
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_tls_files(directory: Path) -> TlsFiles:
-    """Write a fresh CA, a server certificate (127.0.0.1, localhost) and a client certificate."""
+def make_tls_files(directory: Path, server_name: str = "127.0.0.1") -> TlsFiles:
+    """Write a fresh CA, a server certificate (for server_name) and a client certificate."""
     ca_key = _key()
     ca_name = _name("pic test CA")
     now = datetime.datetime.now(datetime.UTC)
@@ -95,6 +103,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
             ),
             critical=True,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
     files = TlsFiles(
@@ -106,7 +115,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
     )
     files.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     for cert_path, key_path, subject, usage in (
-        (files.server_cert, files.server_key, "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH),
+        (files.server_cert, files.server_key, server_name, ExtendedKeyUsageOID.SERVER_AUTH),
         (files.client_cert, files.client_key, "pic-connector", ExtendedKeyUsageOID.CLIENT_AUTH),
     ):
         key = _key()
