@@ -9,6 +9,7 @@ from flask import Flask
 
 from connector import errors
 from connector.config import Settings, env_names
+from connector.delivery.delivery_log import DeliveryLog
 from connector.delivery.subscriptions import Subscriptions
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
@@ -64,6 +65,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
         key_ttl=settings.idempotency_key_ttl_seconds,
     ).init_app(app)
     Subscriptions(ledger, box).init_app(app)
+    DeliveryLog(ledger).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
     PiClients(settings).init_app(app)
     Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)

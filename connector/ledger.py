@@ -351,7 +351,8 @@ class Ledger:
         for job_id in job_ids:
             pipe.delete(self.job_key(account_id, job_id))
             pipe.delete(self.account_key(account_id, "job", job_id, "subs"))
-            pipe.delete(self.account_key(account_id, "job", job_id, "queued"))
+            for part in ("queued", "dl", "dla", "dlbusy"):  # dl*: the delivery log
+                pipe.delete(self.account_key(account_id, "job", job_id, part))
             for index in ("jobs", "finished"):
                 pipe.zrem(self.account_key(account_id, index), job_id)
             pipe.zrem(self.inflight_key(), f"{account_id}|{job_id}")
