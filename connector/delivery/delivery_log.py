@@ -149,8 +149,13 @@ class DeliveryLog:
         kind: str,
         entry: AttemptEntry,
         state: DeliveryState | str,
+        *,
+        settled: bool = False,
     ) -> None:
-        """Append one attempt and set the delivery's state (one round trip to Redis)."""
+        """Append one attempt and set the delivery's state (one round trip to Redis).
+
+        `settled`: no attempt follows this one, so the delivery is no longer in flight.
+        """
         state = DeliveryState(state)
         did = delivery_id(ref_text)
         summary = {
@@ -181,6 +186,8 @@ class DeliveryLog:
         minute_key = self._minute_key(int(entry.at // 60))
         pipe.hincrby(minute_key, entry.result, 1)
         pipe.expire(minute_key, MINUTE_COUNTER_TTL)
+        if settled:
+            pipe.hdel(self._busy_key(account_id, job_id), did)
         pipe.execute()
 
     def mark_busy(self, account_id: str, job_id: str, ref_text: str, seconds: float) -> None:

@@ -241,8 +241,11 @@ def deliver(
         kind = target.kind if target else "unknown"
         if record is not None:  # a hook deleted meanwhile, a subscriber gone with its job
             entry = AttemptEntry(time.time(), SKIPPED, message="nothing to deliver to any more")
-            get_delivery_log().record(account_id, job_id, ref_text, kind, entry, SKIPPED)
-        get_delivery_log().clear_busy(account_id, job_id, ref_text)
+            get_delivery_log().record(
+                account_id, job_id, ref_text, kind, entry, SKIPPED, settled=True
+            )
+        else:
+            get_delivery_log().clear_busy(account_id, job_id, ref_text)
         metrics.record_delivery(kind, SKIPPED)
         return "nothing-to-deliver"
     # Log as the HTTP request that created the job, so one id follows it to its delivery.
@@ -307,7 +310,6 @@ def _attempt(
     if delay is not None:
         enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
     else:
-        get_delivery_log().clear_busy(account_id, job_id, str(ref))
         if ref.subscriber_id is not None and final in (DELIVERED, GONE):
             # Delivered or refused for good: the subscriber's secret is no longer needed. A
             # failed delivery keeps it, so an operator can redeliver once the cause is fixed.
@@ -341,5 +343,12 @@ def _log_attempt(
         message=message,
         next_retry_at=now + delay if delay is not None else None,
     )
-    log_ = get_delivery_log()
-    log_.record(record.account_id, record.job_id, str(ref), target.kind, entry, state)
+    get_delivery_log().record(
+        record.account_id,
+        record.job_id,
+        str(ref),
+        target.kind,
+        entry,
+        state,
+        settled=delay is None,  # in the same round trip: no attempt follows this one
+    )
