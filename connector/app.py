@@ -21,7 +21,7 @@ from connector.runtime.metrics import Metrics
 from connector.runtime.queues import ALL_QUEUES
 from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, parse_keys
-from connector.web import api_v1, openapi, ops
+from connector.web import api_v1, console, openapi, ops
 from connector.web import spec as core_spec
 
 
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ops.bp)
     api_v1.init_app(app)
+    console.init_app(app)
     openapi.init_app(app)
     openapi.register_api_doc(app, core_spec.API_DOC)
     _register_platforms(app)
