@@ -36,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.url_map.strict_slashes = False  # Zapier refuses redirects: never 308 on a slash
 
-    logs.configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, settings.log_format)
     logs.init_app(app)
     errors.init_app(app)
     _init_collaborators(app, settings)

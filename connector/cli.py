@@ -30,8 +30,16 @@ examples:
 # `--help` stays quick.
 
 
+def _role(name: str) -> None:
+    """Name this process (and what it execs) in text log lines."""
+    from connector.runtime.logs import PROCESS_ROLE_ENV
+
+    os.environ.setdefault(PROCESS_ROLE_ENV, name)
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Run the web app under gunicorn, or Werkzeug's server with --dev."""
+    _role("web")
     if args.dev:
         from connector import create_app
 
@@ -48,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """Run the worker process: the job tracker and RQ worker threads."""
+    _role("worker")
     from connector import create_app
     from connector.worker import run_worker
 
