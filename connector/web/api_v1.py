@@ -27,6 +27,7 @@ from connector.jobs.waiting import wait_short
 from connector.ledger import JobKind, JobRecord, get_ledger
 from connector.web.bodies import json_object, load, wait_seconds
 from connector.web.budget import request_budget
+from connector.web.key_check import checked_account
 
 bp = Blueprint("api_v1", __name__, url_prefix="/v1")
 
@@ -124,7 +125,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 @bp.get("/jobs/<job_id>/deliveries")
 def job_deliveries(job_id: str):
     """Return every delivery of the caller's job, each with its attempts."""
-    account = current_account()
+    account = checked_account()  # these answer from the ledger alone: ask Pi
     record = record_or_404(account.account_id, job_id)
     items = get_delivery_log().deliveries(account.account_id, record.job_id)
     return jsonify({"job_id": record.job_id, "deliveries": [public_view(i) for i in items]})
@@ -133,7 +134,7 @@ def job_deliveries(job_id: str):
 @bp.post("/jobs/<job_id>/deliveries/<delivery_id>/redeliver")
 def redeliver_one(job_id: str, delivery_id: str):
     """Queue a fresh attempt of one delivery now: 202, or 409 while one is in flight."""
-    account = current_account()
+    account = checked_account()  # these answer from the ledger alone: ask Pi
     record = record_or_404(account.account_id, job_id)
     result = redeliver(account.account_id, record.job_id, delivery_id)
     if result == Redelivery.UNKNOWN:
@@ -156,7 +157,7 @@ def redeliver_one(job_id: str, delivery_id: str):
 @bp.get("/deliveries")
 def list_deliveries():
     """Return the caller's deliveries in one state (default failed), newest first."""
-    account = current_account()
+    account = checked_account()  # these answer from the ledger alone: ask Pi
     state = request.args.get("state") or "failed"
     if state not in STATES:
         raise BadRequest(

@@ -248,7 +248,7 @@ DELIVERY_OPERATIONS = (
                 },
             }
         },
-        (400, 401, 404, *STORE),
+        (400, 401, 404, *PI),
         PI_KEY,
         parameters=[JOB_ID],
     ),
@@ -268,7 +268,7 @@ DELIVERY_OPERATIONS = (
                 },
             }
         },
-        (400, 401, 404, 409, *STORE),
+        (400, 401, 404, 409, *PI),
         PI_KEY,
         parameters=[JOB_ID, DELIVERY_ID],
     ),
@@ -284,7 +284,7 @@ DELIVERY_OPERATIONS = (
                 "properties": {"deliveries": array_of("Delivery")},
             }
         },
-        (400, 401, *STORE),
+        (400, 401, *PI),
         PI_KEY,
         parameters=[
             param("state", "query", {"type": "string", "enum": list(STATES)}),
