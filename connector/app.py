@@ -9,6 +9,7 @@ from flask import Flask
 
 from connector import errors
 from connector.config import ConfigError, Settings, env_names
+from connector.delivery.delivery_log import DeliveryLog
 from connector.delivery.subscriptions import Subscriptions
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
@@ -21,7 +22,7 @@ from connector.runtime.queues import ALL_QUEUES
 from connector.runtime.redis_connect import RedisTarget, RedisTargetError
 from connector.runtime.redis_store import RedisStore
 from connector.runtime.secrets import SecretBox, parse_keys
-from connector.web import api_v1, openapi, ops
+from connector.web import api_v1, console, openapi, ops
 from connector.web import spec as core_spec
 
 
@@ -36,13 +37,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.url_map.strict_slashes = False  # Zapier refuses redirects: never 308 on a slash
 
-    logs.configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, settings.log_format)
     logs.init_app(app)
     errors.init_app(app)
     _init_collaborators(app, settings)
 
     app.register_blueprint(ops.bp)
     api_v1.init_app(app)
+    console.init_app(app)
     openapi.init_app(app)
     openapi.register_api_doc(app, core_spec.API_DOC)
     _register_platforms(app)
@@ -73,6 +75,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
         key_ttl=settings.idempotency_key_ttl_seconds,
     ).init_app(app)
     Subscriptions(ledger, box).init_app(app)
+    DeliveryLog(ledger).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
     PiClients(settings).init_app(app)
     Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)

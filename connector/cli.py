@@ -20,15 +20,26 @@ examples:
   pi-connector serve --port 8000       the web app under gunicorn (production)
   pi-connector worker                  the tracker + RQ worker threads (follow jobs, deliver)
   pi-connector pisim --port 8321       the bundled Pi simulator
-  pi-connector rotate-keys             re-encrypt stored secrets under the newest key"""
+  pi-connector rotate-keys             re-encrypt stored secrets under the newest key
+  pi-connector jobs show <job_id>      a job's timeline and deliveries (any account)
+  pi-connector deliveries failed --since 1h    failed deliveries, newest first
+  pi-connector redeliver <job_id> --all-failed send a job's failed deliveries again (--json)"""
 
 
 # Each command imports only what it runs: `pisim` must start without the connector's app, and
 # `--help` stays quick.
 
 
+def _role(name: str) -> None:
+    """Name this process (and what it execs) in text log lines."""
+    from connector.runtime.logs import PROCESS_ROLE_ENV
+
+    os.environ.setdefault(PROCESS_ROLE_ENV, name)
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Run the web app under gunicorn, or Werkzeug's server with --dev."""
+    _role("web")
     if args.dev:
         from connector import create_app
 
@@ -45,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """Run the worker process: the job tracker and RQ worker threads."""
+    _role("worker")
     from connector import create_app
     from connector.worker import run_worker
 
@@ -77,6 +89,43 @@ def _rotate_keys(args: argparse.Namespace) -> int:
         count = rotate_all()
     print(f"re-encrypted {count} stored secret(s) under the newest key")
     return 0
+
+
+def _operate(args: argparse.Namespace) -> int:
+    """Run an operator command (jobs show, deliveries failed, redeliver) inside the app."""
+    from connector import create_app
+    from connector.web.console.commands import run
+
+    app = create_app()
+    with app.app_context():
+        return run(args)
+
+
+def _add_operator_commands(sub) -> None:
+    jobs = sub.add_parser("jobs", help="look at jobs of every account (operators)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    show = jobs_sub.add_parser("show", help="a job's timeline and deliveries")
+    show.add_argument("job_id", help="the job id (a request id, brand_id or domain also works)")
+    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    show.set_defaults(func=_operate, operation="jobs_show")
+
+    deliveries = sub.add_parser("deliveries", help="look at deliveries of every account")
+    deliveries_sub = deliveries.add_subparsers(
+        dest="deliveries_command", metavar="ACTION", required=True
+    )
+    failed = deliveries_sub.add_parser("failed", help="failed deliveries, newest first")
+    failed.add_argument("--since", default="", help="only the last 30m, 1h, 2d, ...")
+    failed.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    failed.add_argument("--json", action="store_true", help="print JSON for scripts")
+    failed.set_defaults(func=_operate, operation="deliveries_failed")
+
+    again = sub.add_parser("redeliver", help="send a job's delivery (or its failed ones) again")
+    again.add_argument("job_id")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("delivery_id", nargs="?", help="the delivery (from `jobs show`)")
+    which.add_argument("--all-failed", action="store_true", help="every failed delivery")
+    again.add_argument("--json", action="store_true", help="print JSON for scripts")
+    again.set_defaults(func=_operate, operation="redeliver")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = sub.add_parser("rotate-keys", help="re-encrypt stored secrets under the newest key")
     rotate.set_defaults(func=_rotate_keys)
+    _add_operator_commands(sub)
     return parser
 
 

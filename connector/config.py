@@ -101,6 +101,9 @@ class Settings:
     delivery_timeout_seconds: float = _setting("CONNECTOR_DELIVERY_TIMEOUT_SECONDS", 10.0)
     delivery_max_attempts: int = _setting("CONNECTOR_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
     log_level: str = _setting("CONNECTOR_LOG_LEVEL", "INFO")
+    # json (one object a line) or text (for people); unset: json, except under `dev`.
+    log_format: str = _setting("CONNECTOR_LOG_FORMAT", "json")
+    console_token: str | None = _setting("CONNECTOR_CONSOLE_TOKEN", None, secret=True)
     max_content_length: int = _setting("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, minimum=1)
     manychat_api_url: str = _setting("MANYCHAT_API_URL", "https://api.manychat.com")
     shopify_api_key: str | None = _setting("SHOPIFY_API_KEY", None)

@@ -155,6 +155,7 @@ def run_dev_stack(*, host: str = "127.0.0.1", port: int = 8000) -> int:
             env["CONNECTOR_SECRET_KEY"] = Fernet.generate_key().decode()
         env.setdefault("CONNECTOR_PUBLIC_URL", f"http://{host}:{port}")
         env.setdefault("CONNECTOR_ALLOW_PRIVATE_TARGETS", "true")
+        env.setdefault("CONNECTOR_LOG_FORMAT", "text")  # people read these lines
         # Web and worker write metrics to one directory, so /metrics shows the worker's too.
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pic-metrics-"))
         cli = [sys.executable, "-m", "connector.cli"]

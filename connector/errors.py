@@ -64,6 +64,12 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+class Conflict(ApiError):
+    """The thing is busy, or cannot do what was asked in its current state."""
+
+    status, code = 409, "conflict"
+
+
 class IdempotencyMismatch(ApiError):
     """The same Idempotency-Key was sent with a different body."""
 

@@ -41,6 +41,9 @@ class JobEvent(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+HISTORY_LENGTH = 50  # status changes kept per job (the first and the latest ones)
+# Upper bounds (seconds) of the time-to-result histogram the console draws.
+RESULT_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1800)
 DOMAIN_SEARCH_DEPTH = 1000  # how many recent brands a search by domain looks through
 BRAND_FIELDS = ("brand_id", "brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
 
@@ -49,6 +52,24 @@ _UPDATE_LUA = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'completed' or status == 'failed' then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+# A non-terminal state, plus one history entry when the status or the phase changed.
+_PROGRESS_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'completed' or status == 'failed' then return 0 end
+local phase = redis.call('HGET', KEYS[1], 'phase') or ''
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if status ~= ARGV[1] or (ARGV[2] ~= '' and phase ~= ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  if redis.call('LLEN', KEYS[2]) > tonumber(ARGV[5]) then
+    redis.call('LSET', KEYS[2], 1, '~')
+    redis.call('LREM', KEYS[2], 1, '~')
+  end
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+end
 return 1
 """
 
@@ -196,6 +217,7 @@ class Ledger:
         self.redis = store.redis
         self.retention = int(retention_days * 86400)
         self._update = self.redis.register_script(_UPDATE_LUA)
+        self._progress = self.redis.register_script(_PROGRESS_LUA)
 
     # Keys carry the account as a hash tag so one account's keys share a cluster slot.
     def account_key(self, account_id: str, *parts: str) -> str:
@@ -223,6 +245,34 @@ class Ledger:
         lapse = self.redis.zscore(self.tracker_key("leases"), f"{account_id}|{job_id}")
         return lapse is not None and lapse > time.time()
 
+    def index_key(self, name: str, value: str) -> str:
+        """Return a key of the cross-account lookups (job, request_id, domain, brand_id)."""
+        return self.store.key("idx", name, value)
+
+    def history_key(self, account_id: str, job_id: str) -> str:
+        """Return the key of a job's status changes."""
+        return self.account_key(account_id, "job", job_id, "hist")
+
+    def result_times_key(self) -> str:
+        """Return the key of the time-to-result histogram (bucket -> jobs)."""
+        return self.store.key("stats", "ttr")
+
+    def _index(self, pipe, name: str, value: str | None, member: str, score: float) -> None:
+        """Add a job to a bounded cross-account lookup (kept as long as the ledger keeps jobs)."""
+        if not value:
+            return
+        key = self.index_key(name, value.lower())
+        pipe.zadd(key, {member: score})
+        pipe.zremrangebyscore(key, 0, time.time() - self.retention)
+        pipe.zremrangebyrank(key, 0, -1001)  # a hot domain keeps its latest thousand jobs
+        pipe.expire(key, self.retention)
+
+    def _history(self, pipe, record: JobRecord, at: float) -> None:
+        entry = json.dumps({"status": record.status, "phase": record.phase, "at": at})
+        key = self.history_key(record.account_id, record.job_id)
+        pipe.rpush(key, entry)
+        pipe.expire(key, self.retention)
+
     def ended_channel(self) -> str:
         """Return the channel on which a job's end is announced (as "account|job")."""
         return self.store.key("jobs", "ended")
@@ -242,7 +292,13 @@ class Ledger:
             origin = self.account_key(record.account_id, "origin", record.origin, record.origin_ref)
             pipe.sadd(origin, record.job_id)
             pipe.expire(origin, self.retention)
-        pipe.zadd(self.inflight_key(), {f"{record.account_id}|{record.job_id}": record.created_at})
+        member = f"{record.account_id}|{record.job_id}"
+        pipe.zadd(self.inflight_key(), {member: record.created_at})
+        # Lookups across accounts for the operator console, bounded like the records.
+        pipe.set(self.index_key("job", record.job_id), record.account_id, ex=self.retention)
+        self._index(pipe, "request", record.request_id, member, record.created_at)
+        self._index(pipe, "domain", record.domain, member, record.created_at)
+        self._history(pipe, record, record.created_at)
         if own:
             pipe.execute()
 
@@ -258,10 +314,14 @@ class Ledger:
 
     def update_progress(self, account_id: str, job_id: str, status: str, phase: str | None) -> bool:
         """Record a non-terminal state; ignored once the job is terminal."""
-        args = ["status", status, "updated_at", repr(time.time())]
+        now = time.time()
+        fields = ["status", status, "updated_at", repr(now)]
         if phase:
-            args += ["phase", phase]
-        return bool(self._update(keys=[self.job_key(account_id, job_id)], args=args))
+            fields += ["phase", phase]
+        entry = json.dumps({"status": status, "phase": phase, "at": now})
+        args = [status, phase or "", entry, self.retention, HISTORY_LENGTH, *fields]
+        keys = [self.job_key(account_id, job_id), self.history_key(account_id, job_id)]
+        return bool(self._progress(keys=keys, args=args))
 
     def finish(self, record: JobRecord) -> bool:
         """Store the terminal state once; return True for the call that made the transition."""
@@ -295,6 +355,12 @@ class Ledger:
         pipe.publish(self.ended_channel(), member)  # wakes waiters that are not polling Pi
         finished = self.account_key(record.account_id, "finished")
         pipe.zadd(finished, {record.job_id: record.finished_at})
+        self._history(pipe, record, record.finished_at)
+        self._index(pipe, "brand", record.brand_id, member, record.finished_at)
+        self._index(pipe, "domain", record.domain, member, record.finished_at)
+        pipe.hincrby(
+            self.result_times_key(), result_bucket(record.finished_at - record.created_at), 1
+        )
         pipe.zremrangebyscore(finished, 0, now - self.retention)
         pipe.expire(finished, self.retention)
         if JobEvent.BRAND_EXTRACTED in record.events and record.brand_id:
@@ -360,11 +426,21 @@ class Ledger:
         for job_id in job_ids:
             pipe.delete(self.job_key(account_id, job_id))
             pipe.delete(self.account_key(account_id, "job", job_id, "subs"))
-            pipe.delete(self.account_key(account_id, "job", job_id, "queued"))
+            pipe.delete(self.index_key("job", job_id))
+            for part in ("queued", "hist", "dl", "dla", "dlbusy"):  # dl*: the delivery log
+                pipe.delete(self.account_key(account_id, "job", job_id, part))
             for index in ("jobs", "finished"):
                 pipe.zrem(self.account_key(account_id, index), job_id)
             pipe.zrem(self.inflight_key(), f"{account_id}|{job_id}")
         for record in records:
+            member = f"{account_id}|{record.job_id}"
+            for name, value in (
+                ("request", record.request_id),
+                ("domain", record.domain),
+                ("brand", record.brand_id),
+            ):
+                if value:
+                    pipe.zrem(self.index_key(name, value.lower()), member)
             if record.brand_id:
                 brand_jobs = self.account_key(account_id, "brandjob")
                 # Forget the brand only when this origin's job is the one listed for it.
@@ -378,6 +454,11 @@ class Ledger:
     def init_app(self, app) -> None:
         """Register the ledger on the app."""
         app.extensions["ledger"] = self
+
+
+def result_bucket(seconds: float) -> str:
+    """Return the histogram bucket of a time to result ("5" = up to 5 s, "inf" beyond)."""
+    return next((str(b) for b in RESULT_BUCKETS if seconds <= b), "inf")
 
 
 def _decoded(value: bytes | str) -> str:

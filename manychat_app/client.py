@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from connector.config import get_settings
 from connector.delivery import outbound
+from connector.delivery.delivery_log import host_of
 from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Outcome, outcome_for_status
 
 SET_FIELDS_PATH = "/fb/subscriber/setCustomFields"
@@ -75,6 +77,7 @@ class ManyChatClient:
 
     def _post(self, step: str, path: str, body: dict[str, Any]) -> Outcome:
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        host = host_of(self.base_url)
         try:
             response = outbound.post_json(
                 self.base_url + path,
@@ -84,11 +87,22 @@ class ManyChatClient:
                 allow_private=self.allow_private,
             )
         except outbound.TargetRefused as exc:
-            return Outcome(FAILED, sanitize(f"{step}: target refused: {exc}", self._api_key))
+            detail = sanitize(f"{step}: target refused: {exc}", self._api_key)
+            return Outcome(FAILED, detail, host=host, error=type(exc).__name__)
         except outbound.OutboundError as exc:
             result = RETRY if exc.retryable else FAILED
-            return Outcome(result, f"{step}: {type(exc).__name__}")
-        return classify(step, response.status, response.headers, response.text, self._api_key)
+            name = type(exc).__name__
+            return Outcome(result, f"{step}: {name}", host=host, error=name)
+        outcome = classify(step, response.status, response.headers, response.text, self._api_key)
+        # ManyChat's own words are in the detail (sanitized): the delivery log shows them.
+        message = outcome.detail if outcome.result != DELIVERED else None
+        return replace(
+            outcome,
+            host=host,
+            status=response.status,
+            latency_ms=response.elapsed_ms,
+            message=message,
+        )
 
     def set_custom_fields(self, subscriber_id: str, fields: list[dict[str, Any]]) -> Outcome:
         """Set several custom fields of one contact in one call."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -120,15 +121,17 @@ def deliver_push(record: JobRecord, target: Target) -> Outcome:
     # limit, or show the contact the image twice).
     done = steps_done(record, target)
     details = []
+    last = Outcome(DELIVERED)
     for step, call in _steps(record, target, client, subscriber_id):
         if step in done:
             continue
-        outcome = call()
-        if outcome.result != DELIVERED:
-            return outcome  # its detail names the step
+        last = call()
+        if last.result != DELIVERED:
+            return last  # its detail names the step
         _mark_done(record, target, step)
-        details.append(outcome.detail)
-    return Outcome(DELIVERED, "; ".join(details) or "already delivered")
+        details.append(last.detail)
+    # The last call's host and status stand for the push in the delivery log.
+    return replace(last, result=DELIVERED, detail="; ".join(details) or "already delivered")
 
 
 def init_app(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,12 @@ from rq.job import JobStatus as RQJobStatus
 from rq.job import get_current_job
 
 from connector.config import get_settings
+from connector.delivery.delivery_log import (
+    AttemptEntry,
+    DeliveryState,
+    get_delivery_log,
+    sanitize_message,
+)
 from connector.errors import ApiError, pi_error_to_api
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_in_worker
@@ -186,23 +193,58 @@ def _follow_domain_change(shop: str, install_id: str, run: _Run) -> None:
         enqueue_extraction(shop, install_id)
 
 
+CONFIG_KIND, METAFIELDS_KIND = "shopify_shop_config", "shopify_metafields"
+
+
+def _log_write(
+    job: JobRecord,
+    shop: str,
+    kind: str,
+    state: DeliveryState,
+    started: float,
+    exc: ShopifyError | None = None,
+) -> None:
+    """Log one write of the brand to the shop through the delivery log (never a token)."""
+    now = time.time()
+    entry = AttemptEntry(
+        at=now,
+        result=state.value,
+        host=shop,
+        status=getattr(exc, "status", None) if exc else 200,
+        error=type(exc).__name__ if exc else None,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        message=sanitize_message(exc.message) if exc else None,
+    )
+    ref = f"shopify:{kind}:{shop}"  # not a DeliveryRef: the install task writes, not dispatch
+    get_delivery_log().record(job.account_id, job.job_id, ref, kind, entry, state)
+
+
 def _write_brand(
     shop: str, install_id: str, job: JobRecord, client: AdminClient, info: queries.ShopInfo
 ) -> str:
     """Store the brand in the shop config, then in the installation's metafields."""
     shops = get_shops()
     fields = job.brand_fields()
+    started = time.perf_counter()
     if not shops.persist_brand(shop, install_id, job.job_id, fields, info.primary_host):
+        _log_write(job, shop, CONFIG_KIND, DeliveryState.SKIPPED, started)
         return "skipped"  # uninstalled while we waited: store nothing
+    _log_write(job, shop, CONFIG_KIND, DeliveryState.DELIVERED, started)
+    started = time.perf_counter()
     try:
         queries.set_brand_metafields(client, info.installation_gid, fields)
         shops.update_config(shop, install_id, metafield_error=None)
     except (UserErrors, ShopifyError) as exc:
         if isinstance(exc, ShopNotInstalled):
+            _log_write(job, shop, METAFIELDS_KIND, DeliveryState.SKIPPED, started, exc)
             return "skipped"
         shops.update_config(shop, install_id, metafield_error=_failure_text(exc))
+        state = DeliveryState.RETRYING if exc.retryable else DeliveryState.FAILED
+        _log_write(job, shop, METAFIELDS_KIND, state, started, exc)
         if exc.retryable:
             raise
+    else:
+        _log_write(job, shop, METAFIELDS_KIND, DeliveryState.DELIVERED, started)
     return "completed"
 
 

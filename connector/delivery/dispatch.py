@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from flask import Flask, current_app
@@ -14,6 +15,13 @@ from rq import Retry
 
 from connector.config import get_settings
 from connector.delivery import outbound
+from connector.delivery.delivery_log import (
+    AttemptEntry,
+    DeliveryState,
+    get_delivery_log,
+    host_of,
+    sanitize_message,
+)
 from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
@@ -35,13 +43,23 @@ DELIVERED, RETRY, GONE, FAILED = "delivered", "retry", "gone", "failed"
 SKIPPED = "skipped"  # a metrics outcome: already delivered, or nothing left to deliver
 
 
+JOB_TIMEOUT = 120  # seconds an attempt may run before RQ gives up on it
+# A delivery counts as in flight from its enqueueing until its attempt ends, plus this slack.
+BUSY_SLACK = JOB_TIMEOUT + 60
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What one delivery attempt achieved."""
+    """What one delivery attempt achieved, and what the delivery log shows of it."""
 
     result: str
     detail: str = ""
     retry_after: float | None = None
+    host: str | None = None  # host[:port] only: never a path or query (they may hold secrets)
+    status: int | None = None  # the target's HTTP status, when it answered
+    error: str | None = None  # the error class, when it did not
+    latency_ms: float | None = None
+    message: str | None = None  # the platform's own words on a failure, sanitized
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,8 @@ def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Ou
 def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> Outcome:
     """POST JSON to a target through the SSRF guard and classify the result."""
     settings = get_settings()
+    host = host_of(url)
+    started = time.perf_counter()
     try:
         response = outbound.post_json(
             url,
@@ -91,10 +111,25 @@ def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> 
             allow_private=settings.allow_private_targets,
         )
     except outbound.TargetRefused as exc:
-        return Outcome(FAILED, f"target refused: {exc}")
+        return Outcome(FAILED, f"target refused: {exc}", host=host, error=type(exc).__name__)
     except outbound.OutboundError as exc:
-        return Outcome(RETRY if exc.retryable else FAILED, type(exc).__name__)
-    return outcome_for_status(response.status, response.headers)
+        name = type(exc).__name__
+        latency = (time.perf_counter() - started) * 1000
+        return Outcome(
+            RETRY if exc.retryable else FAILED, name, host=host, error=name, latency_ms=latency
+        )
+    outcome = outcome_for_status(response.status, response.headers)
+    message = None
+    if outcome.result != DELIVERED:
+        secrets = [v for v in (headers or {}).values() if len(v) >= 16]  # signatures, tokens
+        message = sanitize_message(response.text, url, *secrets)
+    return replace(
+        outcome,
+        host=host,
+        status=response.status,
+        latency_ms=response.elapsed_ms,
+        message=message,
+    )
 
 
 def _load_target(account_id: str, job_id: str, ref: DeliveryRef) -> Target | None:
@@ -122,19 +157,28 @@ def delivery_state(account_id: str, job_id: str, ref: DeliveryRef | str) -> dict
 
 
 def enqueue_delivery(
-    account_id: str, job_id: str, ref: DeliveryRef, attempt: int = 1, delay: float = 0.0
+    account_id: str,
+    job_id: str,
+    ref: DeliveryRef,
+    attempt: int = 1,
+    delay: float = 0.0,
+    *,
+    force: bool = False,
 ) -> None:
-    """Queue one delivery attempt, now or after `delay` seconds."""
+    """Queue one delivery attempt, now or after `delay` seconds (`force`: even if delivered)."""
     queue = get_queue(current_app.extensions["store"], DELIVER)
-    args = (deliver, account_id, job_id, str(ref), attempt)
+    args: tuple = (deliver, account_id, job_id, str(ref), attempt)
+    if force:
+        args += (True,)
     # RQ's own retry is for a task that never finished (its worker died with it): it runs
     # again once RQ counts it abandoned. Failed attempts are retried by _attempt instead.
     options = {
-        "job_timeout": 120,
+        "job_timeout": JOB_TIMEOUT,
         "result_ttl": 3600,
         "failure_ttl": 7 * 86400,
         "retry": Retry(max=ABANDONED_RETRIES),
     }
+    get_delivery_log().mark_busy(account_id, job_id, str(ref), delay + BUSY_SLACK)
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), *args, **options)
     else:
@@ -154,23 +198,73 @@ def fan_out(record: JobRecord) -> int:
     return count
 
 
-def deliver(account_id: str, job_id: str, ref_text: str, attempt: int = 1) -> str:
+class Redelivery(StrEnum):
+    """What asking for a redelivery did."""
+
+    QUEUED = "queued"
+    IN_FLIGHT = "in_flight"  # an attempt is queued, running or waiting for its retry
+    NOT_REDELIVERABLE = "not_redeliverable"  # written by a task, not by dispatch (Shopify)
+    UNKNOWN = "unknown"  # no such delivery of this account's job
+
+
+def redeliver(account_id: str, job_id: str, did: str) -> Redelivery:
+    """Queue a fresh attempt of a logged delivery now, sending its final payload again."""
+    item = get_delivery_log().delivery(account_id, job_id, did)
+    if item is None:
+        return Redelivery.UNKNOWN
+    try:
+        ref = DeliveryRef.parse(item["ref"])
+    except ValueError:
+        return Redelivery.NOT_REDELIVERABLE
+    if item["in_flight"] or not get_delivery_log().claim(
+        account_id, job_id, item["ref"], BUSY_SLACK
+    ):
+        return Redelivery.IN_FLIGHT
+    enqueue_delivery(account_id, job_id, ref, force=True)
+    return Redelivery.QUEUED
+
+
+def deliver(
+    account_id: str, job_id: str, ref_text: str, attempt: int = 1, force: bool = False
+) -> str:
     """RQ task: make one delivery attempt and schedule the next one if it may help."""
     ref = DeliveryRef.parse(ref_text)
     ledger = get_ledger()
-    if delivery_state(account_id, job_id, ref).get("state") in (DELIVERED, GONE):
+    done = delivery_state(account_id, job_id, ref).get("state") in (DELIVERED, GONE)
+    if done and not force:
+        get_delivery_log().clear_busy(account_id, job_id, ref_text)
         metrics.record_delivery("unknown", SKIPPED)
         return "already-done"
     record = ledger.get(account_id, job_id)
     target = _load_target(account_id, job_id, ref)
     if record is None or target is None:
-        metrics.record_delivery(target.kind if target else "unknown", SKIPPED)
+        kind = target.kind if target else "unknown"
+        if record is not None:  # a hook deleted meanwhile, a subscriber gone with its job
+            entry = AttemptEntry(time.time(), SKIPPED, message="nothing to deliver to any more")
+            get_delivery_log().record(
+                account_id, job_id, ref_text, kind, entry, SKIPPED, settled=True
+            )
+        else:
+            get_delivery_log().clear_busy(account_id, job_id, ref_text)
+        metrics.record_delivery(kind, SKIPPED)
         return "nothing-to-deliver"
     # Log as the HTTP request that created the job, so one id follows it to its delivery.
     with bound_request_id(record.request_id):
         final = _attempt(ledger, record, target, ref, attempt)
     metrics.record_delivery(target.kind, "retrying" if final == RETRY else final)
     return final
+
+
+def _run_handler(record: JobRecord, target: Target) -> Outcome:
+    """Call the kind's handler; a missing handler or a handler bug is an outcome too."""
+    handler = current_app.extensions.get("delivery_kinds", {}).get(target.kind)
+    if handler is None:
+        return Outcome(FAILED, f"no handler for delivery kind {target.kind}")
+    try:
+        return handler(record, target)
+    except Exception as exc:  # a handler bug must not lose the delivery record
+        name = type(exc).__name__
+        return Outcome(RETRY, f"handler error {name}", error=name)
 
 
 def _attempt(
@@ -180,27 +274,22 @@ def _attempt(
     account_id, job_id = record.account_id, record.job_id
     redis = ledger.redis
     state_key = _state_key(account_id, job_id, ref)
-    handlers = current_app.extensions.get("delivery_kinds", {})
-    handler = handlers.get(target.kind)
-    if handler is None:
-        outcome = Outcome(FAILED, f"no handler for delivery kind {target.kind}")
-    else:
-        try:
-            outcome = handler(record, target)
-        except Exception as exc:  # a handler bug must not lose the delivery record
-            outcome = Outcome(RETRY, f"handler error {type(exc).__name__}")
+    started = time.perf_counter()
+    outcome = _run_handler(record, target)
+    latency_ms = (time.perf_counter() - started) * 1000
     max_attempts = get_settings().delivery_max_attempts
     final = outcome.result
     if outcome.result == RETRY and attempt >= max_attempts:
         final = FAILED
+    now = time.time()
     redis.hset(
         state_key,
         mapping={
             "state": final if final != RETRY else "retrying",
             "attempts": attempt,
             "detail": outcome.detail[:300],
-            "updated_at": repr(time.time()),
-            **({"delivered_at": repr(time.time())} if final == DELIVERED else {}),
+            "updated_at": repr(now),
+            **({"delivered_at": repr(now)} if final == DELIVERED else {}),
         },
     )
     redis.expire(state_key, ledger.retention)
@@ -212,12 +301,54 @@ def _attempt(
         outcome.detail,
         extra={"job_id": job_id, "status": final},
     )
-    if final == GONE and target.hook_id:
-        current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
+    delay = None
     if final == RETRY:
         delay = backoff_delay(DELIVERY_BACKOFF, attempt, server_wait=outcome.retry_after)
+    _log_attempt(record, target, ref, outcome, final, now, latency_ms, delay)
+    if final == GONE and target.hook_id:
+        current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
+    if delay is not None:
         enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
-    elif ref.subscriber_id is not None:
-        # Delivered or given up: the subscriber's secret is no longer needed.
-        current_app.extensions["subscriptions"].drop_secret(account_id, job_id, ref.subscriber_id)
+    else:
+        if ref.subscriber_id is not None and final in (DELIVERED, GONE):
+            # Delivered or refused for good: the subscriber's secret is no longer needed. A
+            # failed delivery keeps it, so an operator can redeliver once the cause is fixed.
+            subs = current_app.extensions["subscriptions"]
+            subs.drop_secret(account_id, job_id, ref.subscriber_id)
     return final
+
+
+def _log_attempt(
+    record: JobRecord,
+    target: Target,
+    ref: DeliveryRef,
+    outcome: Outcome,
+    final: str,
+    now: float,
+    latency_ms: float,
+    delay: float | None,
+) -> None:
+    """Write the attempt to the delivery log (host only: never a URL, never a token)."""
+    state = DeliveryState.RETRYING if final == RETRY else DeliveryState(final)
+    message = outcome.message
+    if message is None and final != DELIVERED:
+        message = sanitize_message(outcome.detail, target.secret, target.url)
+    entry = AttemptEntry(
+        at=now,
+        result=state.value,
+        host=outcome.host or host_of(target.url),
+        status=outcome.status,
+        error=outcome.error,
+        latency_ms=round(outcome.latency_ms if outcome.latency_ms is not None else latency_ms, 2),
+        message=message,
+        next_retry_at=now + delay if delay is not None else None,
+    )
+    get_delivery_log().record(
+        record.account_id,
+        record.job_id,
+        str(ref),
+        target.kind,
+        entry,
+        state,
+        settled=delay is None,  # in the same round trip: no attempt follows this one
+    )

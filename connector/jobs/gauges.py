@@ -42,6 +42,15 @@ class RedisCollector(Collector):
         yield up
         yield from families
 
+    def snapshot(self) -> dict[str, float]:
+        """Return the gauges as plain numbers, named like /metrics names them."""
+        figures: dict[str, float] = {}
+        for family in self._read():
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                figures[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return figures
+
     def _read(self) -> list[GaugeMetricFamily]:
         """Read every Redis gauge (raising on the first Redis error)."""
         redis = self.ledger.redis

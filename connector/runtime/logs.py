@@ -1,10 +1,12 @@
-"""Structured JSON logs with a request id, and a filter that keeps secrets out of them."""
+"""Logs with a request id: JSON lines for production, text lines for people; never a secret."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,19 +76,76 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send JSON lines to stderr, redacted, at the given level (idempotent)."""
+# Names the process in text lines; the CLI sets it for the processes it starts.
+PROCESS_ROLE_ENV = "PIC_PROCESS_ROLE"
+_COLOURS = {
+    "DEBUG": "\033[2m",
+    "WARNING": "\033[33m",
+    "ERROR": "\033[31m",
+    "CRITICAL": "\033[1;31m",
+}
+_RESET, _DIM = "\033[0m", "\033[2m"
+
+
+class TextFormatter(logging.Formatter):
+    """Format a record as one line for people: time, process, level, message, request id."""
+
+    def __init__(self, *, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
+        self.process = f"{os.environ.get(PROCESS_ROLE_ENV) or 'app'}[{os.getpid()}]"
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        stamp = f"{clock}.{int(record.msecs):03d}"
+        level = f"{record.levelname:<7}"
+        request_id = request_id_var.get()
+        suffix = f"  {request_id}" if request_id else ""
+        if not self.colour:
+            return f"{stamp} {self.process:<14} {level} {record.getMessage()}{suffix}"
+        tint = _COLOURS.get(record.levelname, "")
+        return (
+            f"{_DIM}{stamp} {self.process:<14}{_RESET} {tint}{level} {record.getMessage()}"
+            f"{_RESET}{_DIM}{suffix}{_RESET}"
+        )
+
+
+# What each RQ worker thread says about itself on start and on every maintenance round.
+_HOUSEKEEPING = re.compile(
+    r"cleaning registries|Listening on|subscribing to channel|unsubscribing from channel"
+    r"|started with PID|scheduler lock|Scheduler for .* started|releasing locks"
+)
+
+
+class HousekeepingFilter(logging.Filter):
+    """Lower RQ's per-thread housekeeping to DEBUG, so INFO shows the work being done."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        housekeeping = record.levelno == logging.INFO and record.name.startswith("rq.")
+        if housekeeping and _HOUSEKEEPING.search(str(record.msg)):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Send redacted lines to stderr (JSON, or text for people) at the given level."""
     root = logging.getLogger()
-    if not any(getattr(h, "_pic", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_pic", False)), None)
+    if handler is None:
         handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        handler.addFilter(RedactingFilter())
         handler._pic = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    if fmt.lower() == "text":
+        stream = getattr(handler, "stream", sys.stderr)
+        handler.setFormatter(TextFormatter(colour=stream.isatty()))
+    else:
+        handler.setFormatter(JsonFormatter())
     root.setLevel(level.upper())
     for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+        for kind in (RedactingFilter, HousekeepingFilter):
+            if not any(isinstance(f, kind) for f in handler.filters):
+                handler.addFilter(kind())
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The generic API (/v1) for callers that are neither Zapier, ManyChat nor Shopify."""
+"""The generic API (/v1): jobs, their delivery log and redelivery, and the signed webhook kind."""
 
 from __future__ import annotations
 
@@ -11,14 +11,23 @@ from connector.auth import current_account
 from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery import signing as webhook_signing
-from connector.delivery.dispatch import Outcome, Target, post_outcome, register_delivery_kind
+from connector.delivery.delivery_log import STATES, get_delivery_log, public_view
+from connector.delivery.dispatch import (
+    Outcome,
+    Redelivery,
+    Target,
+    post_outcome,
+    redeliver,
+    register_delivery_kind,
+)
 from connector.delivery.subscriptions import Subscriber
-from connector.errors import BadRequest, NotFound
+from connector.errors import BadRequest, Conflict, NotFound
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import JobKind, JobRecord, get_ledger
 from connector.web.bodies import json_object, load, wait_seconds
 from connector.web.budget import request_budget
+from connector.web.key_check import checked_account
 
 bp = Blueprint("api_v1", __name__, url_prefix="/v1")
 
@@ -78,13 +87,14 @@ def get_job(job_id: str):
     """Return the ledger view of a job, waiting up to ?wait=N seconds for it to end."""
     account = current_account()
     budget = request_budget(wait_seconds("wait", default=0.0, maximum=MAX_WAIT_SECONDS))
-    record = _record_or_404(account.account_id, job_id)
+    record = record_or_404(account.account_id, job_id)
     if budget.seconds > 0:
         record = wait_short(account.api_key, record, deadline=budget.deadline)
     return jsonify(record.view())
 
 
-def _record_or_404(account_id: str, job_id: str) -> JobRecord:
+def record_or_404(account_id: str, job_id: str) -> JobRecord:
+    """Return the account's job, or raise a 404 (for a malformed id as well)."""
     try:
         uuid.UUID(job_id)
     except ValueError:
@@ -105,6 +115,76 @@ def deliver_webhook(record: JobRecord, target: Target) -> Outcome:
     headers = webhook_signing.signed_headers(secret, msg_id, body)
     headers["Content-Type"] = "application/json"
     return post_outcome(target.url, body, headers)
+
+
+# -- the delivery log ---------------------------------------------------------------------
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+@bp.get("/jobs/<job_id>/deliveries")
+def job_deliveries(job_id: str):
+    """Return every delivery of the caller's job, each with its attempts."""
+    account = checked_account()  # these answer from the ledger alone: ask Pi
+    record = record_or_404(account.account_id, job_id)
+    items = get_delivery_log().deliveries(account.account_id, record.job_id)
+    return jsonify({"job_id": record.job_id, "deliveries": [public_view(i) for i in items]})
+
+
+@bp.post("/jobs/<job_id>/deliveries/<delivery_id>/redeliver")
+def redeliver_one(job_id: str, delivery_id: str):
+    """Queue a fresh attempt of one delivery now: 202, or 409 while one is in flight."""
+    account = checked_account()  # these answer from the ledger alone: ask Pi
+    record = record_or_404(account.account_id, job_id)
+    result = redeliver(account.account_id, record.job_id, delivery_id)
+    if result == Redelivery.UNKNOWN:
+        raise NotFound("no such delivery", code="delivery_not_found")
+    if result == Redelivery.IN_FLIGHT:
+        raise Conflict(
+            "an attempt of this delivery is queued or running; try again when it ends",
+            code="delivery_in_flight",
+        )
+    if result == Redelivery.NOT_REDELIVERABLE:
+        raise Conflict(
+            "this delivery is written by its platform's own task; it cannot be sent again",
+            code="delivery_not_redeliverable",
+        )
+    response = jsonify({"job_id": record.job_id, "delivery_id": delivery_id, "status": "queued"})
+    response.status_code = 202
+    return response
+
+
+@bp.get("/deliveries")
+def list_deliveries():
+    """Return the caller's deliveries in one state (default failed), newest first."""
+    account = checked_account()  # these answer from the ledger alone: ask Pi
+    state = request.args.get("state") or "failed"
+    if state not in STATES:
+        raise BadRequest(
+            "state must be one of " + ", ".join(STATES),
+            code="invalid_query",
+            details={"state": ["unknown state"]},
+        )
+    limit = _limit()
+    items = get_delivery_log().by_state(account.account_id, state, limit)
+    return jsonify({"deliveries": [public_view(i) for i in items]})
+
+
+def _limit() -> int:
+    raw = request.args.get("limit")
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(
+            f"limit must be an integer from 1 to {MAX_LIMIT}",
+            code="invalid_query",
+            details={"limit": ["out of range"]},
+        )
+    return value
 
 
 def init_app(app: Flask) -> None:

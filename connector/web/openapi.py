@@ -29,6 +29,7 @@ ERRORS = {
     401: "missing or rejected credentials",
     403: "refused (scopes, OAuth state)",
     404: "unknown, or another account's",
+    409: "busy, or not possible in its current state",
     422: "the same Idempotency-Key was sent with a different body",
     429: "rate limited (Retry-After says when to retry)",
     502: "Pi or Shopify failed",

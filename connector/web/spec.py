@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connector.delivery.delivery_log import STATES
 from connector.pi import validation
 from connector.web import answers, bodies
-from connector.web.api_v1 import JobCreateSchema
+from connector.web.api_v1 import MAX_LIMIT, JobCreateSchema
 from connector.web.openapi import (
     IDEMPOTENCY_KEY,
     JOB_ID,
@@ -21,8 +22,10 @@ from connector.web.openapi import (
     STORE,
     ApiDoc,
     Operation,
+    array_of,
     padded,
     param,
+    ref,
 )
 
 # What connector.pi.validation accepts as a brand URL (it trims first), and the bare domain
@@ -190,9 +193,111 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
+_STR = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+ATTEMPT = {
+    "type": "object",
+    "required": ["n", "at", "state", "host", "status", "error", "latency_ms", "message"],
+    "properties": {
+        "n": {"type": "integer", "minimum": 1},
+        "at": _TIME,
+        "state": {"type": "string", "enum": list(STATES)},
+        "host": _STR,
+        "status": {"type": ["integer", "null"]},
+        "error": _STR,
+        "latency_ms": {"type": ["number", "null"]},
+        "message": _STR,
+        "next_retry_at": _TIME,
+    },
+}
+DELIVERY = {
+    "type": "object",
+    "required": ["delivery_id", "kind", "host", "state", "attempts", "in_flight", "redeliverable"],
+    "properties": {
+        "delivery_id": {"type": "string"},
+        "job_id": {"type": "string"},
+        "kind": _STR,
+        "host": _STR,
+        "state": {"type": "string", "enum": list(STATES)},
+        "attempts": {"type": "integer", "minimum": 0},
+        "in_flight": {"type": "boolean"},
+        "redeliverable": {"type": "boolean"},
+        "status": {"type": ["integer", "null"]},
+        "error": _STR,
+        "message": _STR,
+        "first_at": _TIME,
+        "updated_at": _TIME,
+        "next_retry_at": _TIME,
+        "attempt_log": {"type": "array", "items": ref("DeliveryAttempt")},
+    },
+}
+DELIVERY_ID = param("delivery_id", "path", {"type": "string"}, required=True)
+DELIVERY_OPERATIONS = (
+    Operation(
+        "get",
+        "/v1/jobs/{job_id}/deliveries",
+        "Return every delivery of a job with its attempts (host, status, latency, message)",
+        "api",
+        {
+            200: {
+                "type": "object",
+                "required": ["job_id", "deliveries"],
+                "properties": {
+                    "job_id": {"type": "string"},
+                    "deliveries": array_of("Delivery"),
+                },
+            }
+        },
+        (400, 401, 404, *PI),
+        PI_KEY,
+        parameters=[JOB_ID],
+    ),
+    Operation(
+        "post",
+        "/v1/jobs/{job_id}/deliveries/{delivery_id}/redeliver",
+        "Send a delivery's final payload again now (a webhook keeps its webhook-id)",
+        "api",
+        {
+            202: {
+                "type": "object",
+                "required": ["job_id", "delivery_id", "status"],
+                "properties": {
+                    "job_id": {"type": "string"},
+                    "delivery_id": {"type": "string"},
+                    "status": {"const": "queued"},
+                },
+            }
+        },
+        (400, 401, 404, 409, *PI),
+        PI_KEY,
+        parameters=[JOB_ID, DELIVERY_ID],
+    ),
+    Operation(
+        "get",
+        "/v1/deliveries",
+        "Return the account's deliveries in one state (default failed), newest first",
+        "api",
+        {
+            200: {
+                "type": "object",
+                "required": ["deliveries"],
+                "properties": {"deliveries": array_of("Delivery")},
+            }
+        },
+        (400, 401, *PI),
+        PI_KEY,
+        parameters=[
+            param("state", "query", {"type": "string", "enum": list(STATES)}),
+            param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        ],
+    ),
+)
+
 API_DOC = ApiDoc(
-    operations=OPERATIONS,
+    operations=OPERATIONS + DELIVERY_OPERATIONS,
     schemas={
+        "Delivery": DELIVERY,
+        "DeliveryAttempt": ATTEMPT,
         "Error": answers.Error,
         "Health": answers.Health,
         "Ready": answers.Ready,

@@ -255,7 +255,8 @@ def test_manychat_500_is_retried_with_backoff_up_to_the_limit_then_failed(
         assert deliver(*args) == FAILED  # attempt 3 of 3
         state = delivery_state(*args[:3])
         assert registry.get_job_ids() == []
-        assert subs.get(record.account_id, record.job_id, ref[4:]).secret is None  # dropped
+        # Kept (encrypted, within retention) so an operator can redeliver once fixed.
+        assert subs.get(record.account_id, record.job_id, ref[4:]).secret == MC_KEY
     assert state["state"] == "failed" and state["attempts"] == "3"
     assert "HTTP 500" in state["detail"]
     assert len(scheduled_delays) == 2
