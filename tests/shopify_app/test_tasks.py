@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+from connector.delivery.delivery_log import get_delivery_log
 from connector.ledger import get_ledger
 from shopify_app.settings import get_shopify_settings
 from shopify_app.shops import get_shops
@@ -57,7 +58,16 @@ def test_install_extracts_the_brand_into_the_shop_config_and_metafields(
     assert pisim.count("GET /api/v1/jobs/:id") <= 2
     with sim_app.app_context():
         record = get_ledger().get(get_shopify_settings().pi_account().account_id, config["job_id"])
+        logged = get_delivery_log().deliveries(record.account_id, record.job_id)
     assert (record.origin, record.origin_ref, record.status) == ("shopify", SHOP, "completed")
+    # Both writes of the brand to the shop are in the delivery log, without the shop's token.
+    assert {(d["kind"], d["state"]) for d in logged} == {
+        ("shopify_shop_config", "delivered"),
+        ("shopify_metafields", "delivered"),
+    }
+    attempts = [a for d in logged for a in d["attempt_log"]]
+    assert {a["host"] for a in attempts} == {SHOP}
+    assert "shpat_" not in json.dumps(logged) and "shpua_" not in json.dumps(logged)
     assert record.input == {"url": "https://www.pi-demo.example"}
 
 
