@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from flask import current_app, g, has_request_context
 
 from connector.auth import Account
@@ -19,6 +20,8 @@ from connector.jobs.pi_clients import get_pi_clients
 from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
 from connector.pi import validation
 from connector.runtime.secrets import remember_encrypted_field
+
+WRITE_RETRY_PAUSE = 0.25  # between attempts to record a job Pi already created
 
 # The input fields each kind of job takes (what Pi's create endpoint for it accepts).
 BRAND_INPUT_FIELDS = ("url", "logo_base64", "images_base64", "location")
@@ -145,7 +148,7 @@ def submit_job(
         created_at=now,
         updated_at=now,
     )
-    _record_submitted(record, account, claim, subscribers)
+    _record_submitted(record, account, claim, subscribers, deadline)
     return Submission(record, created=True)
 
 
@@ -163,20 +166,36 @@ def _subscribe_late(record: JobRecord, subscribers: Sequence[Subscriber]) -> Non
 
 
 def _record_submitted(
-    record: JobRecord, account: Account, claim: Claim, subscribers: Sequence[Subscriber]
+    record: JobRecord,
+    account: Account,
+    claim: Claim,
+    subscribers: Sequence[Subscriber],
+    deadline: float,
 ) -> None:
     """Write the job, its sealed key, its idempotency binding and subscribers in one go."""
     ext = current_app.extensions
     ledger, subs = get_ledger(), ext["subscriptions"]
-    pipe = ledger.redis.pipeline(transaction=True)
     sealed = ext["secrets"].encrypt(account.api_key)
-    ledger.create(record, pipe, extra={"api_key": sealed, "idem": claim.redis_key})
     job_key = ledger.job_key(record.account_id, record.job_id)
-    remember_encrypted_field(ledger.store, job_key, "api_key", pipe)
-    ext["idempotency"].bind(pipe, claim, record.job_id)
-    for subscriber in subscribers:
-        subs.add(pipe, record.account_id, record.job_id, subscriber)
-    pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
+    pause = WRITE_RETRY_PAUSE
+    while True:
+        pipe = ledger.redis.pipeline(transaction=True)
+        ledger.create(record, pipe, extra={"api_key": sealed, "idem": claim.redis_key})
+        remember_encrypted_field(ledger.store, job_key, "api_key", pipe)
+        ext["idempotency"].bind(pipe, claim, record.job_id)
+        for subscriber in subscribers:
+            subs.add(pipe, record.account_id, record.job_id, subscriber)
+        try:
+            pipe.execute()  # the ledger's in-flight set is what the tracker adopts jobs from
+            break
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Pi holds the job now: a failover or a Redis restart must not orphan it, so keep
+            # trying within the budget. The claim stays pending meanwhile, so a retry of the
+            # request waits for this write instead of creating a second Pi job.
+            if time.monotonic() + pause >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, WRITE_RETRY_PAUSE * 4)
     # Acknowledge only what survives a failover. When replicas lag, the caller gets a 503 and
     # the whole write stays on the primary: the retry with the same key replays this job.
     ledger.store.confirm_replicated(job_key)

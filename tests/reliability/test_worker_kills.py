@@ -45,7 +45,7 @@ def _tracker_following(conn: redis.Redis, job_id: str, timeout: float = 20.0) ->
     while time.monotonic() < deadline:
         for member, owner in conn.hgetall("pic:tracker:owners").items():
             if member.decode().endswith(f"|{job_id}"):
-                return int(owner.decode().rsplit(":", 1)[1])
+                return int(owner.decode().split(":")[1])  # host:pid:tracker
         time.sleep(0.05)
     raise AssertionError(f"no tracker adopted {job_id}")
 

@@ -166,3 +166,31 @@ def test_a_submission_the_replicas_lack_is_a_503_and_its_retry_replays_the_one_p
     assert replay.status_code in (200, 202), replay.text
     assert replay.get_json()["job_id"] == job["id"]
     assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+def test_a_job_pi_created_is_recorded_even_when_the_first_write_meets_a_redis_blip(
+    sim_app, pisim, monkeypatch
+):
+    import redis
+
+    real_execute = redis.client.Pipeline.execute
+    failures = {"left": 2}
+
+    def flaky_execute(self, *args, **kwargs):
+        # The transaction that records the job: the first two tries meet a failover.
+        if self.transaction and failures["left"] and self.command_stack:
+            failures["left"] -= 1
+            self.reset()
+            raise redis.ConnectionError("primary went away")
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", flaky_execute)
+    submission = submit(sim_app, "https://blip.example")
+    monkeypatch.setattr(redis.client.Pipeline, "execute", real_execute)
+
+    assert submission.created and failures["left"] == 0
+    with sim_app.app_context():
+        assert get_ledger().get(ACCOUNT.account_id, submission.record.job_id) is not None
+    # A retry of the same request finds the job: Pi made exactly one.
+    assert submit(sim_app, "https://blip.example").record.job_id == submission.record.job_id
+    assert pisim.count("POST /api/v1/brands/extract") == 1
