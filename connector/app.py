@@ -11,6 +11,7 @@ from connector import errors
 from connector.config import ConfigError, Settings, env_names
 from connector.delivery.delivery_log import DeliveryLog
 from connector.delivery.subscriptions import Subscriptions
+from connector.delivery.webhook_secrets import WebhookSecrets
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
 from connector.jobs.pi_clients import PiClients
@@ -76,6 +77,9 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
     ).init_app(app)
     Subscriptions(ledger, box).init_app(app)
     DeliveryLog(ledger).init_app(app)
+    WebhookSecrets(
+        ledger, settings.webhook_secret, settings.webhook_rotation_grace_seconds
+    ).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
     PiClients(settings).init_app(app)
     Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)

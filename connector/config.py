@@ -98,6 +98,9 @@ class Settings:
     ledger_retention_days: float = _setting("CONNECTOR_LEDGER_RETENTION_DAYS", 30.0)
     allow_private_targets: bool = _setting("CONNECTOR_ALLOW_PRIVATE_TARGETS", False)
     webhook_secret: str | None = _setting("CONNECTOR_WEBHOOK_SECRET", None, secret=True)
+    webhook_rotation_grace_seconds: float = _setting(
+        "CONNECTOR_WEBHOOK_ROTATION_GRACE_SECONDS", 86400.0
+    )
     delivery_timeout_seconds: float = _setting("CONNECTOR_DELIVERY_TIMEOUT_SECONDS", 10.0)
     delivery_max_attempts: int = _setting("CONNECTOR_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
     log_level: str = _setting("CONNECTOR_LOG_LEVEL", "INFO")

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 SECRET_PREFIX = "whsec_"
 VERSION = "v1"
@@ -18,7 +18,7 @@ class WebhookVerificationError(ValueError):
     """A webhook's headers or signature do not check out."""
 
 
-def _key(secret: str) -> bytes:
+def secret_key(secret: str) -> bytes:
     """Return the HMAC key: the base64 part of a "whsec_" secret, else the raw secret's bytes."""
     if not secret:
         raise ValueError("webhook secret is empty")
@@ -37,18 +37,20 @@ def _signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """Return the "v1,<base64 HMAC-SHA256>" signature of one message."""
-    return f"{VERSION},{_signature(_key(secret), msg_id, int(timestamp), body)}"
+    return f"{VERSION},{_signature(secret_key(secret), msg_id, int(timestamp), body)}"
 
 
 def signed_headers(
-    secret: str, msg_id: str, body: bytes, *, now: int | None = None
+    secret: str | Sequence[str], msg_id: str, body: bytes, *, now: int | None = None
 ) -> dict[str, str]:
-    """Return the webhook-id, webhook-timestamp and webhook-signature headers for a body."""
+    """Return the webhook-id, -timestamp and -signature headers (one signature per secret)."""
     timestamp = int(time.time()) if now is None else int(now)
+    secrets = [secret] if isinstance(secret, str) else list(secret)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        # Several signatures, space-separated, let receivers switch secrets without a gap.
+        "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in secrets),
     }
 
 
@@ -77,7 +79,7 @@ def verify(
         raise WebhookVerificationError("webhook-timestamp is too old")
     if timestamp > current + tolerance:
         raise WebhookVerificationError("webhook-timestamp is too far in the future")
-    expected = _signature(_key(secret), msg_id, timestamp, body).encode("ascii")
+    expected = _signature(secret_key(secret), msg_id, timestamp, body).encode("ascii")
     for candidate in signatures.split(" "):
         version, _, value = candidate.partition(",")
         # compare_digest keeps the comparison constant-time; other versions are skipped.

@@ -21,10 +21,15 @@ from connector.delivery.dispatch import (
     register_delivery_kind,
 )
 from connector.delivery.subscriptions import Subscriber
+from connector.delivery.webhook_secrets import (
+    AccountSecrets,
+    WebhookSecrets,
+    get_webhook_secrets,
+)
 from connector.errors import BadRequest, Conflict, NotFound
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import JobKind, JobRecord, get_ledger
+from connector.ledger import JobKind, JobRecord, get_ledger, iso
 from connector.web.bodies import json_object, load, wait_seconds
 from connector.web.budget import request_budget
 from connector.web.key_check import checked_account
@@ -107,14 +112,51 @@ def record_or_404(account_id: str, job_id: str) -> JobRecord:
 
 def deliver_webhook(record: JobRecord, target: Target) -> Outcome:
     """POST the job's view to a callback URL, signed the Standard Webhooks way."""
-    secret = get_settings().webhook_secret
+    # The account's own secret (and, during a rotation's grace, the previous one too): a
+    # receiver holding another account's secret can neither verify nor forge these.
+    secrets = get_webhook_secrets().secrets(record.account_id).signing
     event = record.events[0]  # job.completed or job.failed
     body = current_app.json.dumps({"type": event, "data": record.view()}).encode()
     # A stable id lets receivers drop a redelivery.
     msg_id = f"msg_{record.job_id}_{target.ref.subscriber_id}"
-    headers = webhook_signing.signed_headers(secret, msg_id, body)
+    headers = webhook_signing.signed_headers(secrets, msg_id, body)
     headers["Content-Type"] = "application/json"
     return post_outcome(target.url, body, headers)
+
+
+# -- webhook secrets ----------------------------------------------------------------------
+
+
+def _secret_view(found: AccountSecrets) -> dict:
+    return {
+        "secret": found.current,
+        "generation": found.generation,
+        "previous_valid_until": iso(found.previous_until),
+    }
+
+
+def _webhook_secrets() -> WebhookSecrets:
+    secrets = get_webhook_secrets()
+    if not secrets.enabled:
+        raise BadRequest(
+            "signed callbacks are unavailable: the server has no CONNECTOR_WEBHOOK_SECRET",
+            code="callback_unavailable",
+        )
+    return secrets
+
+
+@bp.get("/webhook-secret")
+def webhook_secret():
+    """Return the secret that signs this account's callbacks (Standard Webhooks, whsec_)."""
+    account = checked_account()  # a secret is only ever shown to a key Pi accepts
+    return jsonify(_secret_view(_webhook_secrets().secrets(account.account_id)))
+
+
+@bp.post("/webhook-secret/rotate")
+def rotate_webhook_secret():
+    """Start a new signing secret; the previous one keeps signing for the grace period."""
+    account = checked_account()
+    return jsonify(_secret_view(_webhook_secrets().rotate(account.account_id)))
 
 
 # -- the delivery log ---------------------------------------------------------------------

@@ -293,10 +293,47 @@ DELIVERY_OPERATIONS = (
     ),
 )
 
+WEBHOOK_SECRET = {
+    "type": "object",
+    "required": ["secret", "generation", "previous_valid_until"],
+    "properties": {
+        "secret": {
+            "type": "string",
+            "description": "whsec_ + base64; verify callbacks with any Standard Webhooks library",
+        },
+        "generation": {"type": "integer", "minimum": 0},
+        "previous_valid_until": {
+            "type": ["string", "null"],
+            "description": "until when the replaced secret still signs (ISO 8601 UTC)",
+        },
+    },
+}
+SECRET_OPERATIONS = (
+    Operation(
+        "get",
+        "/v1/webhook-secret",
+        "Return the secret that signs this account's callbacks",
+        "api",
+        {200: ref("WebhookSecret")},
+        (400, 401, *PI),
+        PI_KEY,
+    ),
+    Operation(
+        "post",
+        "/v1/webhook-secret/rotate",
+        "Start a new signing secret; during the grace, callbacks carry both signatures",
+        "api",
+        {200: ref("WebhookSecret")},
+        (400, 401, *PI),
+        PI_KEY,
+    ),
+)
+
 API_DOC = ApiDoc(
-    operations=OPERATIONS + DELIVERY_OPERATIONS,
+    operations=OPERATIONS + DELIVERY_OPERATIONS + SECRET_OPERATIONS,
     schemas={
         "Delivery": DELIVERY,
+        "WebhookSecret": WEBHOOK_SECRET,
         "DeliveryAttempt": ATTEMPT,
         "Error": answers.Error,
         "Health": answers.Health,

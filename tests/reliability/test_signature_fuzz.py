@@ -153,7 +153,7 @@ def test_standard_webhook_inside_the_tolerance_verifies(secret, body, skew):
 def test_standard_webhook_signed_with_another_secret_fails(secret, other, body):
     headers = webhook_signing.signed_headers(other, "msg_1", body, now=NOW)
     assert _verifies(secret, headers, body) == (
-        webhook_signing._key(secret) == webhook_signing._key(other)
+        webhook_signing.secret_key(secret) == webhook_signing.secret_key(other)
     )
 
 

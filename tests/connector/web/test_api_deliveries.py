@@ -14,6 +14,7 @@ from connector.worker import run_until_idle
 from tests.support.constants import WEBHOOK_SECRET
 from tests.support.receiver import Receiver
 from tests.support.settings import replace_settings
+from tests.support.webhooks import account_secret
 
 KEY = "pi_test_delivery_log_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -120,7 +121,7 @@ def test_redeliver_sends_the_same_webhook_id_verifiable_with_standard_webhooks(s
     first, again = receiver.wait_for(2)
     assert first.headers["webhook-id"] == again.headers["webhook-id"]
     assert first.body == again.body
-    payload = Webhook(WEBHOOK_SECRET).verify(again.body, again.headers)
+    payload = Webhook(account_secret(sim_app, KEY)).verify(again.body, again.headers)
     assert payload["data"]["job_id"] == job_id
     [after] = _deliveries(sim_app, job_id).get_json()["deliveries"]
     assert after["attempts"] == 2 and after["in_flight"] is False

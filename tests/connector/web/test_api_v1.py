@@ -10,6 +10,7 @@ from connector.delivery import signing as webhook_signing
 from connector.worker import run_until_idle
 from tests.support.receiver import Receiver
 from tests.support.settings import replace_settings
+from tests.support.webhooks import account_secret
 
 KEY = "pi_test_generic_api_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -140,7 +141,7 @@ def test_callback_is_signed_and_delivered_once(sim_app, pisim, receiver):
     time.sleep(0.2)
     assert len(receiver.requests) == 1
     got = receiver.requests[0]
-    webhook_signing.verify(sim_app.config["CONNECTOR_WEBHOOK_SECRET"], got.headers, got.body)
+    webhook_signing.verify(account_secret(sim_app, KEY), got.headers, got.body)
     payload = got.json()
     assert payload["type"] == "job.completed"
     assert payload["data"]["job_id"] == job_id and payload["data"]["brand_id"]
@@ -190,3 +191,27 @@ def test_callback_to_a_private_address_is_refused_without_the_dev_allowance(app_
     assert response.status_code == 400
     assert "callback_url" in response.get_json()["error"]["message"]
     assert pisim.count("POST /api/v1/brands/extract") == 0
+
+
+def test_an_account_reads_and_rotates_its_own_webhook_secret(sim_app):
+    client = sim_app.test_client()
+    mine = client.get("/v1/webhook-secret", headers=AUTH).get_json()
+    theirs = client.get(
+        "/v1/webhook-secret", headers={"Authorization": "Bearer pi_test_other_account_9"}
+    ).get_json()
+    assert mine["secret"].startswith("whsec_") and mine["secret"] != theirs["secret"]
+    assert mine["generation"] == 0 and mine["previous_valid_until"] is None
+    rotated = client.post("/v1/webhook-secret/rotate", headers=AUTH).get_json()
+    assert rotated["generation"] == 1 and rotated["secret"] != mine["secret"]
+    assert rotated["previous_valid_until"]  # the old one still signs during the grace
+    assert client.get("/v1/webhook-secret", headers=AUTH).get_json() == rotated
+    assert client.get("/v1/webhook-secret").status_code == 401
+
+
+def test_without_a_server_key_there_is_no_webhook_secret(app_config, pisim):
+    app = create_app(
+        {**app_config, "PI_BASE_URL": pisim.base_url, "CONNECTOR_WEBHOOK_SECRET": None}
+    )
+    response = app.test_client().get("/v1/webhook-secret", headers=AUTH)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "callback_unavailable"
