@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Iterator
 
@@ -13,6 +12,7 @@ from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from connector.config import Settings
+from connector.jobs.fair_gate import FairGate
 from connector.pi import PiClient, PiTimeout
 
 
@@ -42,8 +42,9 @@ class PiClients:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.session = session
-        # Under gevent this is a gevent semaphore (threading is patched): waiting costs nothing.
-        self.create_gate = threading.BoundedSemaphore(settings.pi_create_concurrency)
+        # Shared round-robin between accounts: one account's burst waits behind itself. Under
+        # gevent its lock and events are gevent's (threading is patched): waiting costs nothing.
+        self.create_gate = FairGate(settings.pi_create_concurrency)
 
     def client(
         self, api_key: str, *, timeout: float | None = None, max_retries: int | None = None
@@ -59,11 +60,11 @@ class PiClients:
         )
 
     @contextlib.contextmanager
-    def create_slot(self, deadline: float) -> Iterator[None]:
-        """Hold one of the process's create slots, waiting for one until the deadline."""
+    def create_slot(self, account_id: str, deadline: float) -> Iterator[None]:
+        """Hold one of the process's create slots, waiting for the account's turn until then."""
         # A burst of creates is CPU-bound on our side; bounding how many run at once keeps the
         # event loop free for quick requests (healthz, reads) and spares Pi a thundering herd.
-        if not self.create_gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not self.create_gate.acquire(account_id, deadline - time.monotonic()):
             raise PiTimeout("too many Pi creates in flight to submit this one in time")
         try:
             yield

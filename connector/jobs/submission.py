@@ -84,7 +84,7 @@ def _create_on_pi(
 ) -> str:
     """Send the one create call to Pi, within the deadline, and return its job id."""
     pi = get_pi_clients()
-    with pi.create_slot(deadline):
+    with pi.create_slot(account.account_id, deadline):
         client = pi.client(account.api_key, timeout=max(0.0, deadline - time.monotonic()))
         try:
             if kind == JobKind.BRAND_EXTRACTION:

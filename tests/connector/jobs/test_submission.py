@@ -120,7 +120,7 @@ def test_creates_beyond_the_gate_wait_and_a_full_gate_times_out_cleanly(app_conf
     app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
                       "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
     gate = app.extensions["pi_clients"].create_gate
-    gate.acquire()  # another create holds the only slot
+    assert gate.acquire("another-account", 1)  # another create holds the only slot
     try:
         with app.app_context(), pytest.raises(PiTimeout):
             submit_job(ACCOUNT, "brand_extraction", {"url": "https://gated.example"},
