@@ -81,7 +81,9 @@ class Settings:
     worker_monitoring_seconds: int = _setting("CONNECTOR_WORKER_MONITORING_SECONDS", 20)
     worker_maintenance_seconds: int = _setting("CONNECTOR_WORKER_MAINTENANCE_SECONDS", 30)
     worker_heartbeat_grace_seconds: int = _setting("CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS", 60)
-    worker_threads: int = _setting("CONNECTOR_WORKER_THREADS", 8, minimum=1)
+    # Separate lanes: Shopify installs wait on Pi for minutes and must never hold up a delivery.
+    delivery_threads: int = _setting("CONNECTOR_DELIVERY_THREADS", 8, minimum=1)
+    shopify_threads: int = _setting("CONNECTOR_SHOPIFY_THREADS", 4, minimum=1)
     tracker_capacity: int = _setting("CONNECTOR_TRACKER_CAPACITY", 1000, minimum=1)
     tracker_lease_seconds: float = _setting("CONNECTOR_TRACKER_LEASE_SECONDS", 30.0)
     # Pi's own bounds for timeout_seconds on a long-poll.

@@ -9,6 +9,7 @@ delivery starts within milliseconds of a job's end instead of after a fork.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -25,7 +26,7 @@ from rq.worker import WorkerStatus
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
-from connector.runtime.queues import ALL_QUEUES
+from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -142,10 +143,21 @@ def run_until_idle(app: Flask, *, simple: bool = True, rounds: int = 20) -> bool
 class WorkerProcess:
     """Run the tracker, the RQ scheduler and N RQ thread workers until SIGTERM/SIGINT."""
 
-    def __init__(self, app: Flask, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        delivery_threads: int | None = None,
+        shopify_threads: int | None = None,
+    ) -> None:
         self.app = app
         self.settings = get_settings(app)
-        self.threads = threads or self.settings.worker_threads
+        # Each queue has threads of its own: a wave of Shopify installs (each waiting on Pi for
+        # minutes) fills only the Shopify lane, never the one deliveries take.
+        self.lanes = {
+            DELIVER: delivery_threads or self.settings.delivery_threads,
+            SHOPIFY: shopify_threads or self.settings.shopify_threads,
+        }
         self.tracker = Tracker.from_settings(app)
         self.stopping = threading.Event()
         self.workers: list[Worker] = []
@@ -164,10 +176,10 @@ class WorkerProcess:
             self.tracker.lease_seconds, self.tracker.scan_seconds, settings.tracker_poll_seconds
         )
         log.info(
-            "worker up: tracker capacity %s, %s RQ threads; a dead worker's jobs are followed "
+            "worker up: tracker capacity %s, RQ threads %s; a dead worker's jobs are followed "
             "again within %.0f s",
             self.tracker.capacity,
-            self.threads,
+            self.lanes,
             bound,
         )
         while not self.stopping.wait(1.0):
@@ -179,7 +191,11 @@ class WorkerProcess:
         """Start the tracker, the scheduler and the RQ threads in the background."""
         self.tracker.start()
         self._spawn(self._schedule, "pic-rq-scheduler")
-        self._rq_threads = [self._spawn(self._work, f"pic-rq-{n}") for n in range(self.threads)]
+        self._rq_threads = [
+            self._spawn(functools.partial(self._work, (queue,)), f"pic-rq-{queue}-{n}")
+            for queue, count in self.lanes.items()
+            for n in range(count)
+        ]
 
     def _serve_metrics(self) -> None:
         """Expose this process's metrics on their own port when one is configured."""
@@ -197,12 +213,12 @@ class WorkerProcess:
         self._threads.append(thread)
         return thread
 
-    def _work(self) -> None:
+    def _work(self, queues: tuple[str, ...]) -> None:
         """Run one RQ worker on this thread; start a fresh one after a Redis outage."""
         while not self.stopping.is_set():
             # RQ gives up its loop when Redis goes away (or cannot start without it).
             with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-                worker = build_worker(self.app, cls=ConnectorThreadWorker)
+                worker = build_worker(self.app, cls=ConnectorThreadWorker, queues=queues)
                 with self._lock:
                     self.workers.append(worker)
                 worker.work(with_scheduler=False, logging_level="INFO")

@@ -20,7 +20,7 @@ def pool_size(settings: Settings) -> int:
     """Return how many connections to Pi one process keeps: enough for its tracker too."""
     # A worker process's tracker long-polls every job it follows at once, and its RQ threads
     # (Shopify installs) poll too; a smaller pool discards connections ("pool is full").
-    followers = settings.tracker_capacity + settings.worker_threads
+    followers = settings.tracker_capacity + settings.shopify_threads
     return max(settings.pi_pool_size, followers)
 
 

@@ -46,8 +46,8 @@ def test_unreadable_value_names_the_setting():
 def test_a_value_outside_its_range_names_the_setting_and_the_range():
     with pytest.raises(ConfigError, match="CONNECTOR_TRACKER_POLL_SECONDS.*between 1 and 30"):
         Settings.load({"CONNECTOR_TRACKER_POLL_SECONDS": 31}, environ={})
-    with pytest.raises(ConfigError, match="CONNECTOR_WORKER_THREADS"):
-        Settings.load(environ={"CONNECTOR_WORKER_THREADS": "0"})
+    with pytest.raises(ConfigError, match="CONNECTOR_DELIVERY_THREADS"):
+        Settings.load(environ={"CONNECTOR_DELIVERY_THREADS": "0"})
 
 
 def test_settings_are_frozen_and_keep_secrets_out_of_their_repr():

@@ -50,7 +50,7 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
     from connector.worker import WorkerProcess
 
     app = create_app(app_config)
-    process = WorkerProcess(app, threads=2)
+    process = WorkerProcess(app, delivery_threads=1, shopify_threads=1)
     process.start()
     deadline = time.monotonic() + 10
     while len(process.workers) < 2 and time.monotonic() < deadline:
@@ -66,3 +66,25 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
     )
     time.sleep(2.5)
     assert _queued(app, DELIVER) == 1
+
+
+def test_busy_shopify_threads_never_hold_up_a_delivery(app_config):
+    from connector.runtime.queues import DELIVER, SHOPIFY, get_queue
+    from connector.worker import WorkerProcess
+
+    app = create_app(app_config)
+    store = app.extensions["store"]
+    process = WorkerProcess(app, delivery_threads=1, shopify_threads=1)
+    process.start()
+    try:
+        # Shopify installs that wait a long time on Pi (here: a sleep) fill their own lane.
+        for _ in range(3):
+            get_queue(store, SHOPIFY).enqueue("time.sleep", 8, job_timeout=30)
+        time.sleep(0.5)
+        delivery = get_queue(store, DELIVER).enqueue("time.sleep", 0, job_timeout=30)
+        deadline = time.monotonic() + 5
+        while delivery.get_status(refresh=True) != "finished":
+            assert time.monotonic() < deadline, "the delivery waited behind the installs"
+            time.sleep(0.05)
+    finally:
+        process.shutdown(grace=0.5)

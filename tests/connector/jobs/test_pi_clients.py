@@ -10,5 +10,5 @@ def test_the_pi_pool_holds_a_connection_for_every_job_the_tracker_follows():
     settings = Settings.load(
         {"CONNECTOR_TRACKER_CAPACITY": 2000, "CONNECTOR_PI_POOL_SIZE": 1000}, environ={}
     )
-    assert pool_size(settings) == 2000 + settings.worker_threads
+    assert pool_size(settings) == 2000 + settings.shopify_threads
     assert pool_size(Settings.load({"CONNECTOR_PI_POOL_SIZE": 5000}, environ={})) == 5000
