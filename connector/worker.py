@@ -17,11 +17,14 @@ import time
 import redis
 from flask import Flask
 from prometheus_client import start_http_server
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import StopRequested
+from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 from rq.worker import WorkerStatus
+from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
@@ -39,6 +42,9 @@ RESTART_DELAY = 2.0  # between losing Redis and starting over
 STOP_GRACE = 25.0
 THREAD_DEQUEUE_SECONDS = 1  # how long an idle RQ thread blocks on its queues per read
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
+# RQ holds its registry-cleaning lock for 15 min; a worker or Redis dying mid-clean left it
+# set, and no abandoned task was retried for that long. Cleaning takes milliseconds.
+CLEAN_LOCK_SECONDS = 60
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
 
@@ -63,6 +69,20 @@ def _with_app(base: type[Worker]) -> type[Worker]:
         def get_heartbeat_ttl(self, job) -> int:  # noqa: D401 - RQ's hook
             # RQ adds a fixed 60 s to the monitoring interval; ours is a setting.
             return super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace
+
+        def clean_registries(self) -> None:  # noqa: D401 - RQ's maintenance
+            for queue in self.queues:
+                key = queue.registry_cleaning_key
+                if not queue.connection.set(key, 1, nx=True, ex=CLEAN_LOCK_SECONDS):
+                    continue  # another worker cleans this queue now
+                try:
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    with contextlib.suppress(redis.RedisError):
+                        queue.release_maintenance_lock()
+            self.last_cleaned_at = now()
 
     AppWorker.__name__ = f"App{base.__name__}"
     return AppWorker
@@ -92,6 +112,33 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
 
     def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ's hook
         pass
+
+    def get_heartbeat_ttl(self, job) -> int:  # noqa: D401 - RQ's hook
+        # A simple worker never heartbeats while a task runs, so RQ gives it the task's whole
+        # timeout (+60 s) before calling it abandoned: a delivery cut short by a Redis crash
+        # waited 3 min. This one heartbeats (execute_job), like a forking worker's monitor.
+        return BaseWorker.get_heartbeat_ttl(self, job) - 60 + self.heartbeat_grace
+
+    def execute_job(self, job, queue) -> None:  # noqa: D401 - RQ's hook
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._beat_until, args=(job, done), name=f"{threading.current_thread().name}-hb"
+        )
+        self.prepare_execution(job)
+        beat.start()
+        try:
+            self.perform_job(job, queue)
+        finally:
+            done.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat_until(self, job, done: threading.Event) -> None:
+        """Renew the running task's heartbeat every monitoring interval until it ends."""
+        while not done.wait(self.job_monitoring_interval):
+            # Redis away: the task fails on its own calls; nothing to renew meanwhile.
+            with contextlib.suppress(redis.RedisError):
+                self.maintain_heartbeats(job)
 
 
 def build_worker(

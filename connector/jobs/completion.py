@@ -62,7 +62,25 @@ def fail_record(record: JobRecord, message: str) -> JobRecord:
 def _finish(record: JobRecord) -> JobRecord:
     """Store the end once; the call that made the transition counts it and fans out."""
     ledger = get_ledger()
-    if ledger.finish(record):
+    if ledger.finish(record, leave_inflight=False):
         metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
         fan_out(record)
+        ledger.leave_inflight(record)
     return ledger.get(record.account_id, record.job_id) or record
+
+
+def settle_ended(record: JobRecord) -> int:
+    """Finish an end a crash interrupted (index, deliveries, in-flight set); return new deliveries.
+
+    Repeats only what is safe to repeat: the indexes, and deliveries that were marked but
+    never reached their queue (`fan_out(recover=True)`).
+    """
+    assert record.is_terminal
+    ledger = get_ledger()
+    ledger.record_end(record)
+    queued = fan_out(record, recover=True)
+    ledger.leave_inflight(record)
+    log.warning(
+        "settled job %s after an interrupted end: %s deliveries queued", record.job_id, queued
+    )
+    return queued

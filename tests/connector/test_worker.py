@@ -18,7 +18,8 @@ def test_an_idle_rq_worker_blocks_longer_than_the_app_socket_timeout(app_config)
     app = create_app({**app_config, "CONNECTOR_WORKER_MAINTENANCE_SECONDS": 7})
     store = app.extensions["store"]
     store.redis.ping()  # a pooled connection now exists with the app's short timeout
-    worker = build_worker(app, cls=ConnectorThreadWorker)
+    # The process-level worker class: RQ threads read for 1 s only (THREAD_DEQUEUE_SECONDS).
+    worker = build_worker(app)
     assert worker.dequeue_timeout > SOCKET_TIMEOUT
 
     started = time.monotonic()
@@ -65,3 +66,46 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
     )
     time.sleep(2.5)
     assert _queued(app, DELIVER) == 1
+
+
+def test_a_thread_worker_task_is_abandoned_after_its_heartbeat_not_its_timeout(app_config):
+    # A thread worker heartbeats while a task runs, so a task cut short by a crash is
+    # retried after the monitoring interval + grace (it used to be the task's 120 s timeout).
+    from rq.job import Job
+
+    app = create_app(
+        {
+            **app_config,
+            "CONNECTOR_WORKER_MONITORING_SECONDS": 5,
+            "CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS": 7,
+        }
+    )
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    job = Job.create(
+        "connector.delivery.dispatch.deliver", timeout=120, connection=worker.connection
+    )
+    assert worker.get_heartbeat_ttl(job) == 5 + 7
+
+
+def test_a_registry_cleaning_lock_left_by_a_crash_lapses_within_a_minute(app_config):
+    from connector.worker import CLEAN_LOCK_SECONDS
+
+    app = create_app(app_config)
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    queue = worker.queues[0]
+    seen = []
+    original = queue.connection.set
+
+    def spy(name, value, **kwargs):
+        if name == queue.registry_cleaning_key:
+            seen.append(kwargs.get("ex"))
+        return original(name, value, **kwargs)
+
+    queue.connection.set = spy
+    try:
+        worker.clean_registries()
+    finally:
+        queue.connection.set = original
+    # RQ's own lock lasts 899 s: a worker dying mid-clean stopped every retry for 15 min.
+    assert seen and max(seen) <= CLEAN_LOCK_SECONDS <= 60
+    assert queue.connection.get(queue.registry_cleaning_key) is None  # released after use
