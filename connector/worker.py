@@ -28,7 +28,7 @@ from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
-from connector.runtime.queues import ALL_QUEUES
+from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,22 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
         # Short reads: an idle thread sees a stop request within a second.
         return THREAD_DEQUEUE_SECONDS
 
+    holding_task = False  # a task was popped and has not run yet
+
     def heartbeat(self, timeout: int | None = None, pipeline=None):  # noqa: D401 - RQ's hook
         # RQ's idle loop keeps reading its queues until a task arrives and only a signal
         # handler can break it; on a thread there is none. It heartbeats before every read, so
-        # leave here: a task popped after the stop request would die with the process.
-        if self._stop_requested and self.get_state() != WorkerStatus.BUSY:
+        # leave here: a task popped after the stop request would die with the process. RQ
+        # also heartbeats right after a read that popped a task: leaving then dropped that
+        # task (lost pushes in the rolling-deploy test), so a popped task always runs first.
+        if self._stop_requested and not self.holding_task and self.get_state() != WorkerStatus.BUSY:
             raise StopRequested()
         return super().heartbeat(timeout, pipeline)
+
+    def reorder_queues(self, reference_queue) -> None:  # noqa: D401 - RQ's hook
+        # RQ calls this as soon as a read popped a task, before its last heartbeat.
+        self.holding_task = True
+        super().reorder_queues(reference_queue)
 
     def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ's hook
         pass
@@ -131,6 +140,7 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
         finally:
             done.set()
             beat.join()
+            self.holding_task = False
         self.set_state(WorkerStatus.IDLE)
 
     def _beat_until(self, job, done: threading.Event) -> None:
@@ -186,6 +196,17 @@ def run_until_idle(app: Flask, *, simple: bool = True, rounds: int = 20) -> bool
     return worked
 
 
+def thread_queues(threads: int) -> list[str]:
+    """Return the queue each RQ thread reads: one each, a quarter (at least one) for Shopify.
+
+    A worker reading several queues pops with BLPOP: a task popped just before a Redis crash
+    or a lost connection was gone for good (the Redis-crash test lost pushes that way). On one
+    queue RQ moves it with BLMOVE to an intermediate list and retries it if it stays there.
+    """
+    shopify = max(1, threads // 4)
+    return [SHOPIFY] * shopify + [DELIVER] * max(1, threads - shopify)
+
+
 class WorkerProcess:
     """Run the tracker, the RQ scheduler and N RQ thread workers until SIGTERM/SIGINT."""
 
@@ -226,7 +247,10 @@ class WorkerProcess:
         """Start the tracker, the scheduler and the RQ threads in the background."""
         self.tracker.start()
         self._spawn(self._schedule, "pic-rq-scheduler")
-        self._rq_threads = [self._spawn(self._work, f"pic-rq-{n}") for n in range(self.threads)]
+        self._rq_threads = [
+            self._spawn(lambda queue=queue: self._work(queue), f"pic-rq-{n}-{queue}")
+            for n, queue in enumerate(thread_queues(self.threads))
+        ]
 
     def _serve_metrics(self) -> None:
         """Expose this process's metrics on their own port when one is configured."""
@@ -244,12 +268,12 @@ class WorkerProcess:
         self._threads.append(thread)
         return thread
 
-    def _work(self) -> None:
+    def _work(self, queue: str) -> None:
         """Run one RQ worker on this thread; start a fresh one after a Redis outage."""
         while not self.stopping.is_set():
             # RQ gives up its loop when Redis goes away (or cannot start without it).
             with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-                worker = build_worker(self.app, cls=ConnectorThreadWorker)
+                worker = build_worker(self.app, cls=ConnectorThreadWorker, queues=(queue,))
                 with self._lock:
                     self.workers.append(worker)
                 worker.work(with_scheduler=False, logging_level="INFO")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from rq import Queue
-from rq.exceptions import DequeueTimeout
+from rq.exceptions import DequeueTimeout, StopRequested
 
 from connector import create_app
 from connector.runtime.redis_store import SOCKET_TIMEOUT
@@ -109,3 +109,47 @@ def test_a_registry_cleaning_lock_left_by_a_crash_lapses_within_a_minute(app_con
     # RQ's own lock lasts 899 s: a worker dying mid-clean stopped every retry for 15 min.
     assert seen and max(seen) <= CLEAN_LOCK_SECONDS <= 60
     assert queue.connection.get(queue.registry_cleaning_key) is None  # released after use
+
+
+def test_a_task_popped_while_the_stop_arrives_runs_before_the_thread_leaves(app_config):
+    # The stop request lands during the queue read that pops a task: RQ heartbeats once more
+    # before running it, and leaving there dropped the popped task (a lost ManyChat push).
+    from connector.runtime.queues import DELIVER, get_queue
+
+    app = create_app(app_config)
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    get_queue(app.extensions["store"], DELIVER).enqueue("builtins.len", [1, 2])
+    beat = worker.heartbeat
+
+    def stop_during_the_read(*args, **kwargs):
+        result = beat(*args, **kwargs)
+        worker._stop_requested = True  # the signal arrives while the read is under way
+        return result
+
+    worker.heartbeat = stop_during_the_read
+    popped = worker.dequeue_job_and_maintain_ttl(1)
+    assert popped is not None  # not dropped between the read and the run
+    job, queue = popped
+    worker.heartbeat = beat
+    worker.execute_job(job, queue)
+    assert job.get_status(refresh=True) == "finished"
+    with pytest.raises(StopRequested):
+        worker.heartbeat()  # idle again: now it leaves
+
+
+def test_each_rq_thread_reads_one_queue_so_a_popped_task_is_never_only_in_memory(app_config):
+    # Several queues make RQ pop with BLPOP: a task popped just before a Redis crash was lost
+    # (tests/reliability/test_redis_crash.py). One queue: BLMOVE to an intermediate list,
+    # which RQ's maintenance retries when the task never started.
+    from connector.runtime.queues import DELIVER, SHOPIFY, get_queue
+    from connector.worker import thread_queues
+
+    assert thread_queues(8) == [SHOPIFY] * 2 + [DELIVER] * 6
+    assert thread_queues(1) == [SHOPIFY, DELIVER]
+    app = create_app(app_config)
+    queue = get_queue(app.extensions["store"], DELIVER)
+    job = queue.enqueue("builtins.len", [1])
+    worker = build_worker(app, cls=ConnectorThreadWorker, queues=(DELIVER,))
+    popped, _ = worker.dequeue_job_and_maintain_ttl(1)  # ... and the process dies here
+    assert popped.id == job.id
+    assert queue.intermediate_queue.get_job_ids() == [job.id]

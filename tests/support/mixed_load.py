@@ -87,13 +87,18 @@ class MixedLoad:
         platforms: tuple[str, ...] = (MANYCHAT, ZAPIER),
         hints: tuple[str, ...] = ("secs2",),
         max_in_flight: int = 400,
+        failing_url: str | None = None,
     ) -> None:
         self.base_url = base_url
-        self.headers = {"Authorization": f"Bearer {api_key}"}
+        # A fresh connection per request: a reused keep-alive connection that the server closes
+        # (its 5 s keepalive) just as a request goes out fails on the client side, whatever
+        # the server does; load balancers avoid it with an idle timeout below the server's.
+        self.headers = {"Authorization": f"Bearer {api_key}", "Connection": "close"}
         self.receiver_url = receiver_url
         self.rate = rate
         self.platforms = platforms
         self.hints = hints
+        self.failing_url = failing_url  # every 10th /v1 callback goes here (a failing target)
         self.submissions: list[Submission] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="load")
         self._local = threading.local()
@@ -135,6 +140,8 @@ class MixedLoad:
             }
         if sub.platform == ZAPIER:
             return {"url": sub.url, "callback_url": callback}
+        if self.failing_url and int(sub.token, 16) % 10 == 0:
+            callback = self.failing_url + sub.callback_path
         return {"kind": "brand_extraction", "input": {"url": sub.url}, "callback_url": callback}
 
     def _session(self) -> requests.Session:
@@ -295,7 +302,11 @@ def explain(client, job_ids: list[str], limit: int = 5) -> str:
         registries = {
             name: client.zcard(f"rq:{name}:pic-deliver") for name in ("wip", "failed", "scheduled")
         }
-        lines.append(f"  rq: queued={client.llen('rq:queue:pic-deliver')} {registries}")
+        intermediate = client.llen("rq:queue:pic-deliver:intermediate")
+        lines.append(
+            f"  rq: queued={client.llen('rq:queue:pic-deliver')} "
+            f"intermediate={intermediate} {registries}"
+        )
     now = time.time()
     for member, score in client.zrange("rq:wip:pic-deliver", 0, -1, withscores=True)[:limit]:
         job = client.hgetall(f"rq:job:{member.decode().split(':')[0]}")
