@@ -18,11 +18,14 @@ import time
 import redis
 from flask import Flask
 from prometheus_client import start_http_server
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import StopRequested
+from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 from rq.worker import WorkerStatus
+from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
 from connector.jobs.tracker import Tracker, readoption_bound
@@ -40,6 +43,9 @@ RESTART_DELAY = 2.0  # between losing Redis and starting over
 STOP_GRACE = 25.0
 THREAD_DEQUEUE_SECONDS = 1  # how long an idle RQ thread blocks on its queues per read
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
+# RQ holds its registry-cleaning lock for 15 min; a worker or Redis dying mid-clean left it
+# set, and no abandoned task was retried for that long. Cleaning takes milliseconds.
+CLEAN_LOCK_SECONDS = 60
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
 
@@ -65,6 +71,20 @@ def _with_app(base: type[Worker]) -> type[Worker]:
             # RQ adds a fixed 60 s to the monitoring interval; ours is a setting.
             return super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace
 
+        def clean_registries(self) -> None:  # noqa: D401 - RQ's maintenance
+            for queue in self.queues:
+                key = queue.registry_cleaning_key
+                if not queue.connection.set(key, 1, nx=True, ex=CLEAN_LOCK_SECONDS):
+                    continue  # another worker cleans this queue now
+                try:
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    with contextlib.suppress(redis.RedisError):
+                        queue.release_maintenance_lock()
+            self.last_cleaned_at = now()
+
     AppWorker.__name__ = f"App{base.__name__}"
     return AppWorker
 
@@ -83,16 +103,53 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
         # Short reads: an idle thread sees a stop request within a second.
         return THREAD_DEQUEUE_SECONDS
 
+    holding_task = False  # a task was popped and has not run yet
+
     def heartbeat(self, timeout: int | None = None, pipeline=None):  # noqa: D401 - RQ's hook
         # RQ's idle loop keeps reading its queues until a task arrives and only a signal
         # handler can break it; on a thread there is none. It heartbeats before every read, so
-        # leave here: a task popped after the stop request would die with the process.
-        if self._stop_requested and self.get_state() != WorkerStatus.BUSY:
+        # leave here: a task popped after the stop request would die with the process. RQ
+        # also heartbeats right after a read that popped a task: leaving then dropped that
+        # task (lost pushes in the rolling-deploy test), so a popped task always runs first.
+        if self._stop_requested and not self.holding_task and self.get_state() != WorkerStatus.BUSY:
             raise StopRequested()
         return super().heartbeat(timeout, pipeline)
 
+    def reorder_queues(self, reference_queue) -> None:  # noqa: D401 - RQ's hook
+        # RQ calls this as soon as a read popped a task, before its last heartbeat.
+        self.holding_task = True
+        super().reorder_queues(reference_queue)
+
     def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ's hook
         pass
+
+    def get_heartbeat_ttl(self, job) -> int:  # noqa: D401 - RQ's hook
+        # A simple worker never heartbeats while a task runs, so RQ gives it the task's whole
+        # timeout (+60 s) before calling it abandoned: a delivery cut short by a Redis crash
+        # waited 3 min. This one heartbeats (execute_job), like a forking worker's monitor.
+        return BaseWorker.get_heartbeat_ttl(self, job) - 60 + self.heartbeat_grace
+
+    def execute_job(self, job, queue) -> None:  # noqa: D401 - RQ's hook
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._beat_until, args=(job, done), name=f"{threading.current_thread().name}-hb"
+        )
+        self.prepare_execution(job)
+        beat.start()
+        try:
+            self.perform_job(job, queue)
+        finally:
+            done.set()
+            beat.join()
+            self.holding_task = False
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat_until(self, job, done: threading.Event) -> None:
+        """Renew the running task's heartbeat every monitoring interval until it ends."""
+        while not done.wait(self.job_monitoring_interval):
+            # Redis away: the task fails on its own calls; nothing to renew meanwhile.
+            with contextlib.suppress(redis.RedisError):
+                self.maintain_heartbeats(job)
 
 
 def build_worker(
@@ -153,7 +210,9 @@ class WorkerProcess:
         self.app = app
         self.settings = get_settings(app)
         # Each queue has threads of its own: a wave of Shopify installs (each waiting on Pi for
-        # minutes) fills only the Shopify lane, never the one deliveries take.
+        # minutes) fills only the Shopify lane, never the one deliveries take. One queue per
+        # thread also makes RQ pop with BLMOVE into an intermediate list (a task popped just
+        # before a crash is retried) instead of BLPOP across queues (such a task was lost).
         self.lanes = {
             DELIVER: delivery_threads or self.settings.delivery_threads,
             SHOPIFY: shopify_threads or self.settings.shopify_threads,

@@ -12,6 +12,7 @@ from flask import Flask
 from connector.delivery.dispatch import DELIVERED, FAILED, Outcome, Target, register_delivery_kind
 from connector.delivery.subscriptions import Subscriber
 from connector.ledger import BRAND_FIELDS, JobKind, JobRecord, JobStatus, get_ledger
+from connector.runtime.patience import write_patiently
 from manychat_app.client import MAX_FIELDS, ManyChatClient, client_from_settings
 from manychat_app.dynamic_block import MESSENGER, block
 from manychat_app.replies import image_messages
@@ -87,10 +88,15 @@ def steps_done(record: JobRecord, target: Target) -> set[str]:
 def _mark_done(record: JobRecord, target: Target, step: str) -> None:
     ledger = get_ledger()
     key = _progress_key(record, target)
-    pipe = ledger.redis.pipeline()
-    pipe.hset(key, step, repr(time.time()))
-    pipe.expire(key, ledger.retention)
-    pipe.execute()
+
+    def write() -> None:
+        pipe = ledger.redis.pipeline()
+        pipe.hset(key, step, repr(time.time()))
+        pipe.expire(key, ledger.retention)
+        pipe.execute()
+
+    # ManyChat has done the step: a retry repeating it would show the contact a flow twice.
+    write_patiently(write)
 
 
 def _steps(

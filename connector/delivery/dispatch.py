@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from rq import Retry
+from rq.job import Job
 
 from connector.config import get_settings
 from connector.delivery import outbound
@@ -33,6 +35,7 @@ from connector.runtime.backoff import (
     parse_retry_after,
 )
 from connector.runtime.logs import bound_request_id
+from connector.runtime.patience import write_patiently
 from connector.runtime.queues import DELIVER, get_queue
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,12 @@ def delivery_state(account_id: str, job_id: str, ref: DeliveryRef | str) -> dict
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
+def first_attempt_id(account_id: str, job_id: str, ref: DeliveryRef) -> str:
+    """Return the RQ id of a delivery's first attempt: it tells whether it ever reached a queue."""
+    digest = hashlib.sha256(f"{account_id}|{job_id}|{ref}".encode()).hexdigest()[:32]
+    return f"pic-dlv-{digest}"
+
+
 def enqueue_delivery(
     account_id: str,
     job_id: str,
@@ -179,20 +188,29 @@ def enqueue_delivery(
         "retry": Retry(max=ABANDONED_RETRIES),
     }
     get_delivery_log().mark_busy(account_id, job_id, str(ref), delay + BUSY_SLACK)
+    if attempt == 1 and not force:
+        # A stable id: a fan-out cut short by a crash can tell whether this one was queued.
+        options["job_id"] = first_attempt_id(account_id, job_id, ref)
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), *args, **options)
     else:
         queue.enqueue(*args, **options)
 
 
-def fan_out(record: JobRecord) -> int:
-    """Queue every delivery a finished job owes, each exactly once; return how many were new."""
+def fan_out(record: JobRecord, *, recover: bool = False) -> int:
+    """Queue every delivery a finished job owes, each exactly once; return how many were new.
+
+    With `recover` (a crash cut an earlier fan-out short), a delivery marked queued that never
+    reached its queue and never ran is queued now.
+    """
     if not record.is_terminal:
         return 0
     subs = current_app.extensions["subscriptions"]
     count = 0
     for ref in subs.targets(record):
-        if subs.mark_queued(record.account_id, record.job_id, ref):
+        if subs.mark_queued(record.account_id, record.job_id, ref) or (
+            recover and _never_queued(record, ref)
+        ):
             enqueue_delivery(record.account_id, record.job_id, ref)
             count += 1
     return count
@@ -222,6 +240,17 @@ def redeliver(account_id: str, job_id: str, did: str) -> Redelivery:
         return Redelivery.IN_FLIGHT
     enqueue_delivery(account_id, job_id, ref, force=True)
     return Redelivery.QUEUED
+
+
+def _never_queued(record: JobRecord, ref: DeliveryRef) -> bool:
+    """Return True when a delivery has no recorded attempt and its first attempt is no RQ job."""
+    if delivery_state(record.account_id, record.job_id, ref):
+        return False
+    first = first_attempt_id(record.account_id, record.job_id, ref)
+    # The enqueue writes the RQ job and its queue entry in one transaction.
+    return not Job.exists(
+        first, connection=get_queue(current_app.extensions["store"], DELIVER).connection
+    )
 
 
 def deliver(
@@ -267,12 +296,23 @@ def _run_handler(record: JobRecord, target: Target) -> Outcome:
         return Outcome(RETRY, f"handler error {name}", error=name)
 
 
+def _record_state(ledger: Ledger, state_key: str, state: dict[str, Any]) -> None:
+    """Store an attempt's outcome; the target has answered, so wait out a short Redis outage."""
+
+    def write() -> None:
+        pipe = ledger.redis.pipeline(transaction=True)
+        pipe.hset(state_key, mapping=state)
+        pipe.expire(state_key, ledger.retention)
+        pipe.execute()
+
+    write_patiently(write)
+
+
 def _attempt(
     ledger: Ledger, record: JobRecord, target: Target, ref: DeliveryRef, attempt: int
 ) -> str:
     """Make one delivery attempt, record its state and schedule a retry if it may help."""
     account_id, job_id = record.account_id, record.job_id
-    redis = ledger.redis
     state_key = _state_key(account_id, job_id, ref)
     started = time.perf_counter()
     outcome = _run_handler(record, target)
@@ -282,9 +322,10 @@ def _attempt(
     if outcome.result == RETRY and attempt >= max_attempts:
         final = FAILED
     now = time.time()
-    redis.hset(
+    _record_state(
+        ledger,
         state_key,
-        mapping={
+        {
             "state": final if final != RETRY else "retrying",
             "attempts": attempt,
             "detail": outcome.detail[:300],
@@ -292,7 +333,6 @@ def _attempt(
             **({"delivered_at": repr(now)} if final == DELIVERED else {}),
         },
     )
-    redis.expire(state_key, ledger.retention)
     log.info(
         "delivery %s of job %s: %s (%s)",
         target.kind,

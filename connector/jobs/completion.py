@@ -67,18 +67,21 @@ def fail_record(record: JobRecord, message: str) -> JobRecord:
 def _finish(record: JobRecord) -> JobRecord:
     """Store the end once; the call that made the transition counts it and fans out."""
     ledger = get_ledger()
-    if ledger.finish(record):
+    if ledger.finish(record, leave_inflight=False):
         metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
-        _fan_out_replicated(record)
+        if _fan_out_replicated(record):
+            # Only now: a crash before this leaves the job in flight, and a tracker settles it.
+            ledger.leave_inflight(record)
     return ledger.get(record.account_id, record.job_id) or record
 
 
-def _fan_out_replicated(record: JobRecord) -> None:
+def _fan_out_replicated(record: JobRecord) -> bool:
     """Queue the job's deliveries and see them reach a replica, queueing again after a failover.
 
     A failover can keep the end (so the job is never followed again) yet lose the deliveries
     queued a moment later. Fanning out again is safe: each delivery is queued once per job, so
     on a primary that kept them nothing is added and on one that lost them they are re-queued.
+    Return False when they could not be confirmed (the job stays in flight for a tracker).
     """
     ledger = get_ledger()
     witness = ledger.job_key(record.account_id, record.job_id)
@@ -88,13 +91,30 @@ def _fan_out_replicated(record: JobRecord) -> None:
         try:
             fan_out(record)
             ledger.store.confirm_replicated(witness)
-            return
+            return True
         except redis.RedisError as exc:
             if time.monotonic() + delay > give_up:
                 # The tracker's in-flight set or RQ's retries cover what is left (RELIABILITY.md).
                 log.warning(
                     "deliveries of job %s not confirmed: %s", record.job_id, type(exc).__name__
                 )
-                return
+                return False
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def settle_ended(record: JobRecord) -> int:
+    """Finish an end a crash interrupted (index, deliveries, in-flight set); return new deliveries.
+
+    Repeats only what is safe to repeat: the indexes, and deliveries that were marked but
+    never reached their queue (`fan_out(recover=True)`).
+    """
+    assert record.is_terminal
+    ledger = get_ledger()
+    ledger.record_end(record)
+    queued = fan_out(record, recover=True)
+    ledger.leave_inflight(record)
+    log.warning(
+        "settled job %s after an interrupted end: %s deliveries queued", record.job_id, queued
+    )
+    return queued

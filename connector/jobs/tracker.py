@@ -19,13 +19,15 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
 from flask import Flask, current_app
 
 from connector.config import get_settings
+from connector.jobs.completion import settle_ended
 from connector.jobs.waiting import LEASE_MARGIN, wait_in_worker
-from connector.ledger import Ledger
+from connector.ledger import JobRecord, Ledger
 from connector.runtime.logs import bound_request_id
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 # A tracker may hold this much over its even share before it hands jobs back: a little slack
 # keeps jobs from moving back and forth as the in-flight count changes.
 REBALANCE_SLACK = 0.02
+# An ended job still in flight this long after its end was cut short by a crash; before that,
+# the process that stored the end may still be queueing its deliveries.
+SETTLE_AFTER_SECONDS = 10.0
 
 # Claim up to ARGV[3] in-flight jobs whose lease is missing or lapsed (oldest first), and note
 # the claimant (ARGV[4]) so an operator can tell which process follows a job.
@@ -273,6 +278,24 @@ def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
         # Erased (e.g. a shop's redact) or expired: nothing left to follow.
         ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
         return True
+    if record.is_terminal:
+        # Ended but still in flight: a crash came between storing the end and its fan-out,
+        # or another process is finishing it right now.
+        return _settle_when_due(ledger, record, should_stop)
     with bound_request_id(record.request_id):  # log lines follow the submitting request
         record = wait_in_worker(account_id, job_id, should_stop=should_stop)
     return record.is_terminal
+
+
+def _settle_when_due(ledger: Ledger, record: JobRecord, should_stop: Callable[[], bool]) -> bool:
+    """Settle an ended job left in flight once no other process can still be finishing it."""
+    while time.time() - (record.finished_at or 0.0) < SETTLE_AFTER_SECONDS:
+        if should_stop():
+            return False
+        time.sleep(0.5)
+    member = f"{record.account_id}|{record.job_id}"
+    if ledger.redis.zscore(ledger.inflight_key(), member) is None:
+        return True  # the process that stored the end finished it meanwhile
+    with bound_request_id(record.request_id):
+        settle_ended(record)
+    return True

@@ -158,8 +158,12 @@ class Ledger:
         keys = [self.job_key(account_id, job_id), self.history_key(account_id, job_id)]
         return bool(self._progress(keys=keys, args=args))
 
-    def finish(self, record: JobRecord) -> bool:
-        """Store the terminal state once; return True for the call that made the transition."""
+    def finish(self, record: JobRecord, *, leave_inflight: bool = True) -> bool:
+        """Store the terminal state once; return True for the call that made the transition.
+
+        `leave_inflight=False` keeps the job in the in-flight set until the caller has queued
+        what the end owes (`leave_inflight` then), so a crash in between is found again.
+        """
         assert record.is_terminal
         now = time.time()
         record.finished_at = record.finished_at or now
@@ -183,31 +187,45 @@ class Ledger:
         key = self.job_key(record.account_id, record.job_id)
         if not self._update(keys=[key], args=args):
             return False
+        self.record_end(record)
+        if leave_inflight:
+            self.leave_inflight(record)
+        return True
+
+    def record_end(self, record: JobRecord) -> None:
+        """Index a stored end and wake its waiters; repeatable (a crash may cut it short).
+
+        The job stays in the in-flight set until `leave_inflight`: a tracker that finds an
+        ended job there finishes what a crash interrupted (this, then the fan-out).
+        """
+        now = time.time()
+        key = self.job_key(record.account_id, record.job_id)
+        finished_at = record.finished_at or now
         pipe = self.redis.pipeline()
         pipe.hdel(key, "api_key")  # the tracker no longer needs the caller's key
         member = f"{record.account_id}|{record.job_id}"
-        pipe.zrem(self.inflight_key(), member)
         pipe.publish(self.ended_channel(), member)  # wakes waiters that are not polling Pi
         finished = self.account_key(record.account_id, "finished")
-        pipe.zadd(finished, {record.job_id: record.finished_at})
-        self._history(pipe, record, record.finished_at)
-        self._index(pipe, "brand", record.brand_id, member, record.finished_at)
-        self._index(pipe, "domain", record.domain, member, record.finished_at)
-        pipe.hincrby(
-            self.result_times_key(), result_bucket(record.finished_at - record.created_at), 1
-        )
+        pipe.zadd(finished, {record.job_id: finished_at})
+        self._history(pipe, record, finished_at)
+        self._index(pipe, "brand", record.brand_id, member, finished_at)
+        self._index(pipe, "domain", record.domain, member, finished_at)
+        pipe.hincrby(self.result_times_key(), result_bucket(finished_at - record.created_at), 1)
         pipe.zremrangebyscore(finished, 0, now - self.retention)
         pipe.expire(finished, self.retention)
         if JobEvent.BRAND_EXTRACTED in record.events and record.brand_id:
             brands = self.account_key(record.account_id, "brands")
-            pipe.zadd(brands, {record.brand_id: record.finished_at})
+            pipe.zadd(brands, {record.brand_id: finished_at})
             pipe.zremrangebyscore(brands, 0, now - self.retention)
             pipe.expire(brands, self.retention)
             brand_jobs = self.account_key(record.account_id, "brandjob")
             pipe.hset(brand_jobs, record.brand_id, record.job_id)
             pipe.expire(brand_jobs, self.retention)
         pipe.execute()
-        return True
+
+    def leave_inflight(self, record: JobRecord) -> None:
+        """Take an ended job out of the in-flight set, once everything its end owes is queued."""
+        self.redis.zrem(self.inflight_key(), f"{record.account_id}|{record.job_id}")
 
     def _records(self, account_id: str, job_ids: list[bytes | str]) -> list[JobRecord]:
         pipe = self.redis.pipeline()

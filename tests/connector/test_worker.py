@@ -6,7 +6,7 @@ import time
 
 import pytest
 from rq import Queue
-from rq.exceptions import DequeueTimeout
+from rq.exceptions import DequeueTimeout, StopRequested
 
 from connector import create_app
 from connector.runtime.redis_store import SOCKET_TIMEOUT
@@ -88,3 +88,89 @@ def test_busy_shopify_threads_never_hold_up_a_delivery(app_config):
             time.sleep(0.05)
     finally:
         process.shutdown(grace=0.5)
+
+
+def test_a_thread_worker_task_is_abandoned_after_its_heartbeat_not_its_timeout(app_config):
+    # A thread worker heartbeats while a task runs, so a task cut short by a crash is
+    # retried after the monitoring interval + grace (it used to be the task's 120 s timeout).
+    from rq.job import Job
+
+    app = create_app(
+        {
+            **app_config,
+            "CONNECTOR_WORKER_MONITORING_SECONDS": 5,
+            "CONNECTOR_WORKER_HEARTBEAT_GRACE_SECONDS": 7,
+        }
+    )
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    job = Job.create(
+        "connector.delivery.dispatch.deliver", timeout=120, connection=worker.connection
+    )
+    assert worker.get_heartbeat_ttl(job) == 5 + 7
+
+
+def test_a_registry_cleaning_lock_left_by_a_crash_lapses_within_a_minute(app_config):
+    from connector.worker import CLEAN_LOCK_SECONDS
+
+    app = create_app(app_config)
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    queue = worker.queues[0]
+    seen = []
+    original = queue.connection.set
+
+    def spy(name, value, **kwargs):
+        if name == queue.registry_cleaning_key:
+            seen.append(kwargs.get("ex"))
+        return original(name, value, **kwargs)
+
+    queue.connection.set = spy
+    try:
+        worker.clean_registries()
+    finally:
+        queue.connection.set = original
+    # RQ's own lock lasts 899 s: a worker dying mid-clean stopped every retry for 15 min.
+    assert seen and max(seen) <= CLEAN_LOCK_SECONDS <= 60
+    assert queue.connection.get(queue.registry_cleaning_key) is None  # released after use
+
+
+def test_a_task_popped_while_the_stop_arrives_runs_before_the_thread_leaves(app_config):
+    # The stop request lands during the queue read that pops a task: RQ heartbeats once more
+    # before running it, and leaving there dropped the popped task (a lost ManyChat push).
+    from connector.runtime.queues import DELIVER, get_queue
+
+    app = create_app(app_config)
+    worker = build_worker(app, cls=ConnectorThreadWorker)
+    get_queue(app.extensions["store"], DELIVER).enqueue("builtins.len", [1, 2])
+    beat = worker.heartbeat
+
+    def stop_during_the_read(*args, **kwargs):
+        result = beat(*args, **kwargs)
+        worker._stop_requested = True  # the signal arrives while the read is under way
+        return result
+
+    worker.heartbeat = stop_during_the_read
+    popped = worker.dequeue_job_and_maintain_ttl(1)
+    assert popped is not None  # not dropped between the read and the run
+    job, queue = popped
+    worker.heartbeat = beat
+    worker.execute_job(job, queue)
+    assert job.get_status(refresh=True) == "finished"
+    with pytest.raises(StopRequested):
+        worker.heartbeat()  # idle again: now it leaves
+
+
+def test_each_rq_thread_reads_one_queue_so_a_popped_task_is_never_only_in_memory(app_config):
+    # Several queues make RQ pop with BLPOP: a task popped just before a Redis crash was lost
+    # (tests/reliability/test_redis_crash.py). One queue: BLMOVE to an intermediate list,
+    # which RQ's maintenance retries when the task never started.
+    from connector.runtime.queues import DELIVER, SHOPIFY, get_queue
+    from connector.worker import WorkerProcess
+
+    app = create_app(app_config)
+    assert WorkerProcess(app).lanes == {DELIVER: 8, SHOPIFY: 4}  # a lane, a queue
+    queue = get_queue(app.extensions["store"], DELIVER)
+    job = queue.enqueue("builtins.len", [1])
+    worker = build_worker(app, cls=ConnectorThreadWorker, queues=(DELIVER,))
+    popped, _ = worker.dequeue_job_and_maintain_ttl(1)  # ... and the process dies here
+    assert popped.id == job.id
+    assert queue.intermediate_queue.get_job_ids() == [job.id]
