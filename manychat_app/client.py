@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from typing import Any
 
 from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery.delivery_log import host_of
-from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Outcome, outcome_for_status
+from connector.delivery.dispatch import (
+    DELIVERED,
+    FAILED,
+    RETRY,
+    Outcome,
+    answered,
+    outcome_for_status,
+    unanswered,
+)
 
 SET_FIELDS_PATH = "/fb/subscriber/setCustomFields"
 SEND_FLOW_PATH = "/fb/sending/sendFlow"
@@ -86,23 +93,14 @@ class ManyChatClient:
                 timeout=self.timeout,
                 allow_private=self.allow_private,
             )
-        except outbound.TargetRefused as exc:
-            detail = sanitize(f"{step}: target refused: {exc}", self._api_key)
-            return Outcome(FAILED, detail, host=host, error=type(exc).__name__)
         except outbound.OutboundError as exc:
-            result = RETRY if exc.retryable else FAILED
-            name = type(exc).__name__
-            return Outcome(result, f"{step}: {name}", host=host, error=name)
+            return unanswered(
+                exc, host, step=step, scrub=lambda text: sanitize(text, self._api_key)
+            )
         outcome = classify(step, response.status, response.headers, response.text, self._api_key)
         # ManyChat's own words are in the detail (sanitized): the delivery log shows them.
         message = outcome.detail if outcome.result != DELIVERED else None
-        return replace(
-            outcome,
-            host=host,
-            status=response.status,
-            latency_ms=response.elapsed_ms,
-            message=message,
-        )
+        return answered(outcome, response, host, message)
 
     def set_custom_fields(self, subscriber_id: str, fields: list[dict[str, Any]]) -> Outcome:
         """Set several custom fields of one contact in one call."""

@@ -113,25 +113,39 @@ def post_outcome(url: str, body: Any, headers: dict[str, str] | None = None) -> 
             timeout=settings.delivery_timeout_seconds,
             allow_private=settings.allow_private_targets,
         )
-    except outbound.TargetRefused as exc:
-        return Outcome(FAILED, f"target refused: {exc}", host=host, error=type(exc).__name__)
     except outbound.OutboundError as exc:
-        name = type(exc).__name__
-        latency = (time.perf_counter() - started) * 1000
-        return Outcome(
-            RETRY if exc.retryable else FAILED, name, host=host, error=name, latency_ms=latency
-        )
+        return unanswered(exc, host, latency_ms=(time.perf_counter() - started) * 1000)
     outcome = outcome_for_status(response.status, response.headers)
     message = None
     if outcome.result != DELIVERED:
         secrets = [v for v in (headers or {}).values() if len(v) >= 16]  # signatures, tokens
         message = sanitize_message(response.text, url, *secrets)
+    return answered(outcome, response, host, message)
+
+
+def unanswered(
+    exc: outbound.OutboundError,
+    host: str | None,
+    *,
+    step: str = "",
+    scrub: Callable[[str], str] = str,
+    latency_ms: float | None = None,
+) -> Outcome:
+    """Return the outcome of a call that got no answer: a refused target is final."""
+    name = type(exc).__name__
+    prefix = f"{step}: " if step else ""
+    if isinstance(exc, outbound.TargetRefused):
+        return Outcome(FAILED, scrub(f"{prefix}target refused: {exc}"), host=host, error=name)
+    result = RETRY if exc.retryable else FAILED
+    return Outcome(result, f"{prefix}{name}", host=host, error=name, latency_ms=latency_ms)
+
+
+def answered(
+    outcome: Outcome, response: outbound.OutboundResponse, host: str | None, message: str | None
+) -> Outcome:
+    """Return an answered call's outcome with what the delivery log keeps of the answer."""
     return replace(
-        outcome,
-        host=host,
-        status=response.status,
-        latency_ms=response.elapsed_ms,
-        message=message,
+        outcome, host=host, status=response.status, latency_ms=response.elapsed_ms, message=message
     )
 
 
