@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connector import create_app  # noqa: E402
-from connector.delivery import dispatch  # noqa: E402
+from connector.delivery import dispatch, outcomes  # noqa: E402
 from connector.delivery.delivery_log import DeliveryLog  # noqa: E402
 from connector.delivery.subscriptions import DeliveryRef  # noqa: E402
 from connector.ledger import JobRecord, get_ledger  # noqa: E402
@@ -76,7 +76,7 @@ def run(app, receiver: Receiver, attempts: int) -> tuple[list[float], list[float
                 brand_id=str(uuid.uuid4()),
             )
             ref = DeliveryRef.to_subscriber(f"s{n}")
-            target = dispatch.Target(ref, "webhook", receiver.url + "/hook", {})
+            target = outcomes.Target(ref, "webhook", receiver.url + "/hook", {})
             logged = n % 2 == 0
             if not logged:
                 DeliveryLog.record = lambda *a, **k: None  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from typing import Any
 from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery.delivery_log import host_of
-from connector.delivery.dispatch import (
+from connector.delivery.outcomes import (
     DELIVERED,
     FAILED,
     RETRY,

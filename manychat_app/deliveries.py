@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from connector.delivery.dispatch import DELIVERED, FAILED, Outcome, Target, register_delivery_kind
+from connector.delivery.dispatch import register_delivery_kind
+from connector.delivery.outcomes import DELIVERED, FAILED, Outcome, Target
 from connector.delivery.subscriptions import Subscriber
 from connector.ledger import BRAND_FIELDS, JobKind, JobRecord, JobStatus, get_ledger
 from connector.runtime.patience import write_patiently

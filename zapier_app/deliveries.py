@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from connector.delivery.dispatch import Outcome, Target, post_outcome, register_delivery_kind
+from connector.delivery.dispatch import register_delivery_kind
+from connector.delivery.outcomes import Outcome, Target, post_outcome
 from connector.ledger import JobRecord
 from zapier_app import objects
 

@@ -12,14 +12,8 @@ from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery import signing as webhook_signing
 from connector.delivery.delivery_log import STATES, get_delivery_log, public_view
-from connector.delivery.dispatch import (
-    Outcome,
-    Redelivery,
-    Target,
-    post_outcome,
-    redeliver,
-    register_delivery_kind,
-)
+from connector.delivery.dispatch import Redelivery, redeliver, register_delivery_kind
+from connector.delivery.outcomes import Outcome, Target, post_outcome
 from connector.delivery.subscriptions import Subscriber
 from connector.delivery.webhook_secrets import (
     AccountSecrets,

@@ -15,15 +15,8 @@ from rq.registry import ScheduledJobRegistry
 
 from connector import create_app
 from connector.auth import account_id_for
-from connector.delivery.dispatch import (
-    DELIVERED,
-    FAILED,
-    RETRY,
-    Target,
-    deliver,
-    delivery_state,
-    fan_out,
-)
+from connector.delivery.dispatch import deliver, delivery_state, fan_out
+from connector.delivery.outcomes import DELIVERED, FAILED, RETRY, Target
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.ledger import JobRecord, get_ledger
 from connector.runtime.queues import DELIVER, get_queue

@@ -11,7 +11,7 @@ from responses import matchers
 
 from connector import create_app
 from connector.auth import account_id_for
-from connector.delivery.dispatch import DELIVERED, FAILED, RETRY, Target
+from connector.delivery.outcomes import DELIVERED, FAILED, RETRY, Target
 from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import JobRecord, get_ledger
 from manychat_app.client import ManyChatClient

@@ -23,7 +23,8 @@ import pytest
 from connector import create_app
 from connector.auth import account_id_for
 from connector.delivery import outbound
-from connector.delivery.dispatch import FAILED, deliver, delivery_state
+from connector.delivery.dispatch import deliver, delivery_state
+from connector.delivery.outcomes import FAILED
 from connector.delivery.subscriptions import Subscriber
 from connector.ledger import get_ledger
 from manychat_app.deliveries import push_subscriber

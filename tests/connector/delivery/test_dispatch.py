@@ -2,13 +2,7 @@
 
 import pytest
 
-from connector.delivery.dispatch import (
-    DELIVERED,
-    FAILED,
-    GONE,
-    RETRY,
-    outcome_for_status,
-)
+from connector.delivery.outcomes import DELIVERED, FAILED, GONE, RETRY, outcome_for_status
 from connector.runtime.backoff import DELIVERY_BACKOFF, backoff_delay
 
 

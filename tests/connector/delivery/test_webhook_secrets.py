@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from connector import create_app
 from connector.auth import account_id_for
-from connector.delivery.dispatch import Target
+from connector.delivery.outcomes import Target
 from connector.delivery.subscriptions import DeliveryRef
 from connector.delivery.webhook_secrets import previous_valid_until
 from connector.ledger import JobRecord, JobStatus

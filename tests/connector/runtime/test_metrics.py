@@ -14,8 +14,9 @@ import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector import create_app
-from connector.delivery.dispatch import DELIVERED, FAILED, GONE, RETRY, Outcome, deliver
+from connector.delivery.dispatch import deliver
 from connector.delivery.dispatch import register_delivery_kind as register_kind
+from connector.delivery.outcomes import DELIVERED, FAILED, GONE, RETRY, Outcome
 from connector.delivery.subscriptions import Subscriber
 from connector.ledger import JobRecord, get_ledger
 from connector.pi import PiClient, PiConnectionError
