@@ -87,7 +87,9 @@ def test_busy_shopify_threads_never_hold_up_a_delivery(app_config):
             assert time.monotonic() < deadline, "the delivery waited behind the installs"
             time.sleep(0.05)
     finally:
-        process.shutdown(grace=0.5)
+        # Long enough for the delivery thread to leave (its reads last a second): a thread
+        # still reading would take the next test's tasks. The install lane is cut short.
+        assert process.shutdown(grace=3) == 1
 
 
 def test_a_thread_worker_task_is_abandoned_after_its_heartbeat_not_its_timeout(app_config):

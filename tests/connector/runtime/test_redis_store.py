@@ -33,7 +33,8 @@ def test_without_a_replica_demand_nothing_waits(redis_url):
 
 def test_a_write_on_a_replica_is_confirmed(primary_and_replica):
     primary, _ = primary_and_replica
-    store = RedisStore(primary.url, "t:", min_replicas=1)
+    # The longest wait the settings allow: a loaded CI machine can be slow to acknowledge.
+    store = RedisStore(primary.url, "t:", min_replicas=1, replica_timeout_ms=4000)
     store.redis.set("t:job", "1")
     store.confirm_replicated("t:job")
 
