@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.constants import TEST_SECRET_KEY, WEBHOOK_SECRET
+from tests.support.receiver import Receiver
 
 pytest_plugins = [
     "tests.support.redis",
@@ -33,6 +34,21 @@ def app(app_config: dict):
     from connector import create_app
 
     return create_app(app_config)
+
+
+@pytest.fixture
+def sim_app(app_config, pisim):
+    """Return an app whose Pi is the session's simulator."""
+    from connector import create_app
+
+    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+
+
+@pytest.fixture
+def receiver():
+    """Run a local HTTP receiver for deliveries; stop it after the test."""
+    with Receiver() as r:
+        yield r
 
 
 @pytest.fixture

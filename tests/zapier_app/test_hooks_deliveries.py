@@ -12,17 +12,10 @@ from connector.delivery.subscriptions import Subscriber
 from connector.ledger import get_ledger
 from connector.runtime.queues import DELIVER, get_queue
 from connector.worker import run_until_idle
-from tests.support.receiver import Receiver
 from tests.support.settings import replace_settings
 from tests.zapier_app.helpers import KEY_A, KEY_B, add_job, auth, connector_keys
 from zapier_app.generate import build
 from zapier_app.objects import event_object, zapier_object
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def _subscribe(client, target_url: str, event: str = "job.completed", key: str = KEY_A):

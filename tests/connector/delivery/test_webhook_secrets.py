@@ -27,12 +27,6 @@ KEY_A = "pi_test_webhook_secret_account_a"
 KEY_B = "pi_test_webhook_secret_account_b"
 
 
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
-
-
 def _deliver(app, api_key: str, receiver: Receiver):
     """Deliver one finished job of the account to the receiver; return what arrived."""
     record = JobRecord(job_id="4b0c7a9e-8f1e-4a2b-9c3d-5e6f7a8b9c0d",

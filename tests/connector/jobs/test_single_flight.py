@@ -6,9 +6,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from connector import create_app
 from connector.auth import Account, account_id_for
 from connector.jobs.single_flight import get_flights
 from connector.jobs.submission import submit_job
@@ -17,11 +14,6 @@ from connector.ledger import JobRecord, get_ledger
 
 KEY = "pi_test_single_flight_account"
 JOB_READS = "GET /api/v1/jobs/:id"
-
-
-@pytest.fixture
-def sim_app(app_config, pisim):
-    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
 
 
 def _record(job_id: str = "job-1") -> JobRecord:

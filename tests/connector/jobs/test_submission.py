@@ -17,11 +17,6 @@ KEY = "pi_test_submission_key"
 ACCOUNT = Account(account_id_for(KEY), KEY)
 
 
-@pytest.fixture
-def sim_app(app_config, pisim):
-    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
-
-
 def submit(app, url="https://acme.example", **kw):
     with app.app_context():
         return submit_job(ACCOUNT, "brand_extraction", {"url": url}, origin="api", **kw)

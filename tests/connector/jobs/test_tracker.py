@@ -5,9 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
-from connector import create_app
 from connector.auth import Account, account_id_for
 from connector.jobs.submission import submit_job
 from connector.jobs.tracker import (
@@ -20,11 +17,6 @@ from connector.jobs.tracker import (
 from connector.ledger import JobRecord, get_ledger
 
 KEY = "pi_test_tracker_account"
-
-
-@pytest.fixture
-def sim_app(app_config, pisim):
-    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
 
 
 class Follower:

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from standardwebhooks import Webhook
 
-from connector import create_app
 from connector.auth import account_id_for
 from connector.delivery.dispatch import deliver
 from connector.worker import run_until_idle
 from tests.support.constants import WEBHOOK_SECRET
-from tests.support.receiver import Receiver
 from tests.support.settings import replace_settings
 from tests.support.webhooks import account_secret
 
 KEY = "pi_test_delivery_log_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 OTHER = {"Authorization": "Bearer pi_test_someone_else"}
-
-
-@pytest.fixture
-def sim_app(app_config, pisim):
-    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def _submit(app, url: str) -> str:

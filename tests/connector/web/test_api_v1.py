@@ -8,23 +8,11 @@ import pytest
 from connector import create_app
 from connector.delivery import signing as webhook_signing
 from connector.worker import run_until_idle
-from tests.support.receiver import Receiver
 from tests.support.settings import replace_settings
 from tests.support.webhooks import account_secret
 
 KEY = "pi_test_generic_api_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture
-def sim_app(app_config, pisim):
-    return create_app({**app_config, "PI_BASE_URL": pisim.base_url})
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def run_worker(app):
