@@ -20,6 +20,7 @@ from flask import Flask
 from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import StopRequested
+from rq.intermediate_queue import IntermediateQueue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
@@ -46,8 +47,20 @@ SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # RQ holds its registry-cleaning lock for 15 min; a worker or Redis dying mid-clean left it
 # set, and no abandoned task was retried for that long. Cleaning takes milliseconds.
 CLEAN_LOCK_SECONDS = 60
+# A task popped into RQ's intermediate list that has not started after this long was popped
+# by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
+# waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
+STRANDED_SECONDS = 15
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
+
+
+class StrandedTasks(IntermediateQueue):
+    """RQ's intermediate list of a queue, with a popped task called stranded sooner."""
+
+    def should_be_cleaned_up(self, job_id: str) -> bool:  # noqa: D401 - RQ's hook
+        first_seen = self.get_first_seen(job_id)
+        return first_seen is not None and (now() - first_seen).total_seconds() > STRANDED_SECONDS
 
 
 def _with_app(base: type[Worker]) -> type[Worker]:
@@ -79,7 +92,9 @@ def _with_app(base: type[Worker]) -> type[Worker]:
                 try:
                     clean_registries(queue, self._exc_handlers)
                     worker_registration.clean_worker_registry(queue)
-                    queue.intermediate_queue.cleanup(self, queue)
+                    # A stranded task with retries left goes back on its queue (RQ's own
+                    # rule); deliveries and Shopify tasks are queued with retries.
+                    StrandedTasks(queue.key, queue.connection).cleanup(self, queue)
                 finally:
                     with contextlib.suppress(redis.RedisError):
                         queue.release_maintenance_lock()

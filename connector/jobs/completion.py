@@ -87,12 +87,16 @@ def _fan_out_replicated(record: JobRecord) -> bool:
     witness = ledger.job_key(record.account_id, record.job_id)
     give_up = time.monotonic() + FAN_OUT_CONFIRM_SECONDS
     delay = 0.1
+    retrying = False
     while True:
         try:
-            fan_out(record)
+            # A retry recovers: Redis may have kept a delivery's "queued" mark but not the
+            # enqueue that followed it (SIGKILL between the two, even with AOF `always`).
+            fan_out(record, recover=retrying)
             ledger.store.confirm_replicated(witness)
             return True
         except redis.RedisError as exc:
+            retrying = True
             if time.monotonic() + delay > give_up:
                 # The tracker's in-flight set or RQ's retries cover what is left (RELIABILITY.md).
                 log.warning(
