@@ -10,6 +10,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import redis
+
 from connector.config import get_settings
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
@@ -104,13 +106,27 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
     """
     if record.is_terminal or remaining(deadline) < MIN_USEFUL_WAIT:
         return record
+    seen = [record]  # the latest state read, kept if Redis goes away mid-wait
+
+    def noted(current: JobRecord) -> bool:
+        seen[0] = current
+        return False
+
     ledger = get_ledger()
-    if ledger.live_trackers():
-        handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
-        record = listen(record, deadline=handoff, until=lambda r: _tracked(ledger, r))
-        if record.is_terminal or _tracked(ledger, record):
-            return listen(record, deadline=deadline)
-    return _lead_short(api_key, record, deadline)
+    try:
+        if ledger.live_trackers():
+            handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
+            record = listen(
+                record, deadline=handoff, until=lambda r: noted(r) or _tracked(ledger, r)
+            )
+            if record.is_terminal or _tracked(ledger, record):
+                return listen(record, deadline=deadline, until=noted)
+        return _lead_short(api_key, record, deadline)
+    except redis.RedisError as exc:
+        # The job is stored (and replicated) before anyone waits on it, and its tracker will
+        # find it again: losing Redis now only means "not finished yet", never a 503.
+        log.warning("short wait on job %s lost Redis: %s", record.job_id, type(exc).__name__)
+        return seen[0]
 
 
 def listen(

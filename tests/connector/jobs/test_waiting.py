@@ -71,3 +71,23 @@ def test_without_a_tracker_a_request_long_polls_pi(app_config, pisim):
         result = wait_short(KEY, record, deadline=time.monotonic() + 6)
     assert result.status == "completed"
     assert pisim.count(JOB_READS) == 1
+
+
+def test_a_wait_that_loses_redis_answers_with_the_job_not_an_error(app_config, pisim, monkeypatch):
+    # Redis SIGKILLed while ManyChat requests waited on jobs already stored: they answered
+    # 503 although their job was safe and later delivered. Now they answer "still running".
+    import redis
+
+    from connector.jobs.single_flight import Flights
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-redis-gone.example")
+    _announce_tracker(app, lease_job=record.job_id)
+
+    def redis_gone(self, *args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(Flights, "wait_for_end", redis_gone)
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + 3)
+    assert result.job_id == record.job_id and not result.is_terminal
