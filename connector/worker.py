@@ -45,8 +45,9 @@ STOP_GRACE = 25.0
 THREAD_DEQUEUE_SECONDS = 1  # how long an idle RQ thread blocks on its queues per read
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # RQ holds its registry-cleaning lock for 15 min; a worker or Redis dying mid-clean left it
-# set, and no abandoned task was retried for that long. Cleaning takes milliseconds.
-CLEAN_LOCK_SECONDS = 60
+# set, and no abandoned task was retried for that long (at 60 s, a Redis crash mid-clean still
+# held up a stranded delivery for over a minute). Cleaning takes milliseconds.
+CLEAN_LOCK_SECONDS = 10
 # A task popped into RQ's intermediate list that has not started after this long was popped
 # by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
 # waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
