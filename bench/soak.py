@@ -168,16 +168,20 @@ class ShopifyLoad:
         self.updates += 1
 
     def _loop(self) -> None:
-        session = requests.Session()
         n = 0
         while not self._stop.wait(self.every):
             n += 1
+            # A fresh connection each time: one idle for `every` s (5 s = gunicorn's keepalive)
+            # was closed by the server just as the next install went out on it.
+            session = requests.Session()
             try:
                 self._install(session, n)
                 if len(self.installed) > 1:
                     self._move_domain(session, n)
             except (requests.RequestException, KeyError) as exc:
                 self.failed.append(f"{n}: {type(exc).__name__}")
+            finally:
+                session.close()
 
     def start(self) -> ShopifyLoad:
         self._thread.start()
@@ -213,9 +217,13 @@ def report(sampler: Sampler, warmup: float, load: MixedLoad, minutes: float) -> 
     for name in sorted(sampler.series):
         start, per_hour, percent = sampler.series[name].growth(warmup)
         last = sampler.series[name].points[-1][1]
+        # Quartiles after warm-up tell a pool filling up (steps that stop) from a leak (a ramp).
+        kept = [v for t, v in sampler.series[name].points if t >= warmup]
+        quarters = [kept[min(len(kept) - 1, len(kept) * q // 4)] for q in range(5)] if kept else []
         print(
             f"{name}: after_warmup={start:.1f} last={last:.1f} "
-            f"growth_per_hour={per_hour:+.1f} growth_over_run={percent:+.2f}%"
+            f"growth_per_hour={per_hour:+.1f} growth_over_run={percent:+.2f}% "
+            f"quartiles={'/'.join(f'{v:.0f}' for v in quarters)}"
         )
     memory = sampler.series["redis.used_memory_mb"].points
     if acknowledged and len(memory) > 1:
