@@ -248,6 +248,8 @@ def run_once(
         "pi_create_last_after_s": max(created, default=float("nan")),
         "wall_s": wall,
         "web_cpu_s": web_cpu,
+        # Issue 12's figure: the web processes' CPU over the burst per request (target ≤ 3 ms).
+        "web_cpu_ms_per_request": web_cpu * 1000 / count,
         "bench_client_cpu_s": bench_cpu,
         "pisim_cpu_s": other_cpu["pisim"],
         "redis_cpu_s": other_cpu["redis"],

@@ -157,21 +157,34 @@ def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:
         client.close()
 
 
+def load_followed(account_id: str, job_id: str) -> tuple[JobRecord | None, str | None]:
+    """Return a job's record and its sealed API key, read in one round trip."""
+    ledger = get_ledger()
+    raw = ledger.redis.hgetall(ledger.job_key(account_id, job_id))
+    if not raw or b"job_id" not in raw:
+        return None, None
+    sealed = raw.get(b"api_key")
+    return JobRecord.from_hash(raw), sealed.decode() if sealed is not None else None
+
+
 def wait_in_worker(
     account_id: str,
     job_id: str,
     *,
     deadline_seconds: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    loaded: tuple[JobRecord | None, str | None] | None = None,
 ) -> JobRecord:
-    """Follow the job on Pi's long-poll until it ends or its tracking deadline passes."""
-    ledger, settings = get_ledger(), get_settings()
-    record = ledger.get(account_id, job_id)
+    """Follow the job on Pi's long-poll until it ends or its tracking deadline passes.
+
+    `loaded` is what `load_followed` returned, when the caller has just read it.
+    """
+    settings = get_settings()
+    record, sealed = loaded if loaded is not None else load_followed(account_id, job_id)
     if record is None:
         raise LookupError(f"job {job_id} is not in the ledger")
     if record.is_terminal:
         return record
-    sealed = ledger.get_field(account_id, job_id, "api_key")
     if sealed is None:
         return fail_record(record, "the connector lost the key needed to follow this job")
     api_key = get_secrets().decrypt(sealed)
