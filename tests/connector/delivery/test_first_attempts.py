@@ -48,9 +48,7 @@ def _in_flight(app, job_id: str) -> bool:
         return ledger.redis.zscore(ledger.inflight_key(), f"{ACCOUNT}|{job_id}") is not None
 
 
-def test_the_end_is_delivered_on_the_spot_without_a_trip_through_rq(
-    app, first_attempts, receiver
-):
+def test_the_end_is_delivered_on_the_spot_without_a_trip_through_rq(app, first_attempts, receiver):
     record = _submitted(app, "job-now", receiver.url + "/cb")
     with app.app_context():
         fail_record(record, "Pi failed it")
