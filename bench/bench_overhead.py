@@ -25,7 +25,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_web_concurrency import cpu_seconds, percentile, start_web  # noqa: E402
+from bench.bench_web_concurrency import (  # noqa: E402
+    cpu_seconds,
+    percentile,
+    start_py_spy,
+    start_web,
+)
 from tests.support.pisim import start_simulator  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
 
@@ -107,19 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
     print(f"goal_met: {connector_p50 <= 2 * direct_p50}")
     return 0
-
-
-def start_py_spy(master_pid: int, path: str):
-    """Record every gunicorn worker under the master (py-spy, a dev extra) until interrupted."""
-    import subprocess
-
-    py_spy = Path(sys.executable).with_name("py-spy")
-    argv = [str(py_spy), "record", "-p", str(master_pid), "--subprocesses", "-o", path]
-    return subprocess.Popen(
-        [*argv, "-f", "raw", "-r", "200", "--nonblocking", "--gil"],  # CPU, not waits
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 MIN_USEFUL_WAIT = 0.25  # below this, asking Pi again cannot change the answer in time
 LEASE_MARGIN = 5.0  # a long-poll answers within its window plus Pi's read margin
 RECHECK_SECONDS = 1.0  # a listener re-reads the ledger this often even without a notice
+# A request that only listens while a tracker follows its job re-reads the ledger this often:
+# the end arrives as a notice, so a read is only a safety net (a notice lost while the
+# listener reconnects) and a fresher status for the answer; each read is CPU on the web tier.
+LISTEN_RECHECK_SECONDS = 3.0
 # A waiter that just polled listens before it polls again: an early answer from Pi (one that
 # did not hold the long-poll) never turns into a busy loop.
 MIN_LEAD_GAP = 1.0
@@ -109,7 +113,7 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
         handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
         record = listen(record, deadline=handoff, until=lambda r: _tracked(ledger, r))
         if record.is_terminal or _tracked(ledger, record):
-            return listen(record, deadline=deadline)
+            return listen(record, deadline=deadline, recheck=LISTEN_RECHECK_SECONDS)
     return _lead_short(api_key, record, deadline)
 
 
@@ -118,14 +122,21 @@ def listen(
     *,
     deadline: float,
     until: Callable[[JobRecord], bool] = lambda _record: False,
+    recheck: float = RECHECK_SECONDS,
 ) -> JobRecord:
-    """Wait for the ledger to say the job ended (or `until` holds), without asking Pi."""
+    """Wait for the ledger to say the job ended (or `until` holds), without asking Pi.
+
+    The ledger is read again when the end is announced, else every `recheck` seconds, and
+    when the deadline comes, so the answer carries the latest status.
+    """
     flights, ledger = get_flights(), get_ledger()
     while not record.is_terminal and not until(record):
         left = remaining(deadline)
         if left < MIN_USEFUL_WAIT:
             break
-        flights.wait_for_end(record.account_id, record.job_id, min(left, RECHECK_SECONDS))
+        # Wait to the deadline rather than leave a sliver too short to wait for.
+        pause = left if left < recheck + MIN_USEFUL_WAIT else recheck
+        flights.wait_for_end(record.account_id, record.job_id, pause)
         record = ledger.get(record.account_id, record.job_id) or record
     return record
 

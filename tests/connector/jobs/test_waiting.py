@@ -71,3 +71,23 @@ def test_without_a_tracker_a_request_long_polls_pi(app_config, pisim):
         result = wait_short(KEY, record, deadline=time.monotonic() + 6)
     assert result.status == "completed"
     assert pisim.count(JOB_READS) == 1
+
+
+def test_a_listener_reads_the_ledger_on_the_notice_or_every_recheck_not_every_second(
+    app_config, pisim, monkeypatch
+):
+    from connector.jobs.waiting import listen
+    from connector.ledger.redis_ledger import Ledger
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-quiet.example")
+    reads = []
+    real_get = Ledger.get
+    monkeypatch.setattr(Ledger, "get", lambda self, *a: reads.append(a) or real_get(self, *a))
+    started = time.monotonic()
+    with app.app_context():
+        result = listen(record, deadline=time.monotonic() + 2.0, recheck=3.0)
+    # No notice came: one read when the deadline came, where a read a second made two.
+    assert len(reads) == 1
+    assert result.status != "completed"
+    assert time.monotonic() - started >= 1.9
