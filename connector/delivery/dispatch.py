@@ -298,7 +298,7 @@ def _attempt(
     if delay is not None:
         enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
     else:
-        if ref.subscriber_id is not None and final in (DELIVERED, GONE):
+        if ref.subscriber_id is not None and target.secret and final in (DELIVERED, GONE):
             # Delivered or refused for good: the subscriber's secret is no longer needed. A
             # failed delivery keeps it, so an operator can redeliver once the cause is fixed.
             subs = current_app.extensions["subscriptions"]

@@ -69,34 +69,48 @@ def follow(
 
     With lead_once, a waiter whose one lease term used its whole window only listens after it.
     The tracker may poll right after another waiter's term; other waiters let a term's
-    cool-down pass, so however many wait, Pi sees about one call per window.
+    cool-down pass, so however many wait, Pi sees about one call per window. The tracker
+    keeps its lease from one term to the next: one renewal instead of a release and a new
+    lead, a Redis call fewer per long-poll.
     """
     flights, ledger = get_flights(), get_ledger()
+    account_id, job_id = record.account_id, record.job_id
     next_lead = 0.0  # one lease term per second at most, whatever Pi answers
-    while not record.is_terminal and not should_stop():
-        left = remaining(deadline)
-        if left < MIN_USEFUL_WAIT:
-            break
-        now = time.monotonic()
-        token = None
-        term = lease_span(left, window)
-        if now >= next_lead:
-            token = flights.try_lead(
-                record.account_id, record.job_id, term + LEASE_MARGIN, skip_cooldown=tracker
-            )
-        if token is not None:
-            next_lead = deadline if lead_once else now + MIN_LEAD_GAP
-            try:
-                record, go_on = poll(record, now + term)
-            finally:
-                flights.release(record.account_id, record.job_id, token)
-            if not go_on:
+    token = None  # held between terms by the tracker only
+    try:
+        while not record.is_terminal and not should_stop():
+            left = remaining(deadline)
+            if left < MIN_USEFUL_WAIT:
                 break
-            continue
-        # Someone else polls Pi (or we just did): listen for the job's end instead.
-        pause = next_lead - now if now < next_lead else RECHECK_SECONDS
-        flights.wait_for_end(record.account_id, record.job_id, min(left, pause, RECHECK_SECONDS))
-        record = ledger.get(record.account_id, record.job_id) or record
+            now = time.monotonic()
+            term = lease_span(left, window)
+            if now >= next_lead:
+                if token is not None and not flights.extend(
+                    account_id, job_id, token, term + LEASE_MARGIN
+                ):
+                    token = None  # it lapsed meanwhile: lead again like anyone else
+                if token is None:
+                    token = flights.try_lead(
+                        account_id, job_id, term + LEASE_MARGIN, skip_cooldown=tracker
+                    )
+            if token is not None and now >= next_lead:
+                next_lead = deadline if lead_once else now + MIN_LEAD_GAP
+                try:
+                    record, go_on = poll(record, now + term)
+                finally:
+                    if not tracker:
+                        flights.release(account_id, job_id, token)
+                        token = None
+                if not go_on:
+                    break
+                continue
+            # Someone else polls Pi (or we just did): listen for the job's end instead.
+            pause = next_lead - now if now < next_lead else RECHECK_SECONDS
+            flights.wait_for_end(account_id, job_id, min(left, pause, RECHECK_SECONDS))
+            record = ledger.get(account_id, job_id) or record
+    finally:
+        if token is not None:
+            flights.release(account_id, job_id, token)
     return record
 
 
