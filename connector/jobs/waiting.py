@@ -30,6 +30,7 @@ LISTEN_RECHECK_SECONDS = 3.0
 # A waiter that just polled listens before it polls again: an early answer from Pi (one that
 # did not hold the long-poll) never turns into a busy loop.
 MIN_LEAD_GAP = 1.0
+LONG_POLL_SLACK = 0.05  # seconds a long-poll may outlast its term (its lease has 5 s more)
 ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before the next poll
 # How long a waiting request gives a live tracker to claim a new job before asking Pi itself
 # (trackers scan for new jobs four times a second).
@@ -52,7 +53,9 @@ def lease_span(left: float, window: float) -> float:
 
 def long_poll_seconds(left: float, window: int) -> int:
     """Return Pi's timeout_seconds for one long-poll: the time left, within 1..window."""
-    return max(1, min(int(window), int(left)))
+    # A term of `window` seconds is a few microseconds short of it by the time it is asked
+    # for: flooring that asked Pi for 19 s windows (a fourth long-poll for a 60 s job).
+    return max(1, min(int(window), int(left + LONG_POLL_SLACK)))
 
 
 def follow(

@@ -137,6 +137,8 @@ def test_a_tracker_long_poll_asks_pi_for_the_time_left_within_one_window():
     assert long_poll_seconds(25.0, 20) == 20
     assert long_poll_seconds(7.9, 20) == 7
     assert long_poll_seconds(0.3, 20) == 1  # Pi's minimum
+    # A full term measured a moment after it began is still a full window (not 19 s).
+    assert long_poll_seconds(19.99997, 20) == 20
 
 
 def test_a_lease_is_extended_only_by_its_holder(app):
