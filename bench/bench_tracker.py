@@ -262,7 +262,7 @@ def start_profiler(stack: LiveStack, path: str) -> subprocess.Popen:
     """Start the worker, then py-spy (a dev extra) recording it until interrupted."""
     worker = stack.start_worker()
     py_spy = Path(sys.executable).with_name("py-spy")
-    argv = [str(py_spy), "record", "-p", str(worker.pid), "-o", path, "-f", "raw", "-r", "50"]
+    argv = [str(py_spy), "record", "-p", str(worker.pid), "-o", path, "-f", "raw", "-r", "200"]
     return subprocess.Popen(
         [*argv, "--nonblocking", "--gil"],  # the GIL holder: where CPU goes
         stdout=subprocess.DEVNULL,
