@@ -127,8 +127,10 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
         return record
     ledger = get_ledger()
     if ledger.live_trackers():
+        # Trackers scan for new jobs four times a second: one look after the handoff time
+        # tells whether one claimed it (a look before it would find nothing yet).
         handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
-        record = listen(record, deadline=handoff, until=lambda r: _tracked(ledger, r))
+        record = listen(record, deadline=handoff)
         if record.is_terminal or _tracked(ledger, record):
             return listen(record, deadline=deadline, recheck=LISTEN_RECHECK_SECONDS)
     return _lead_short(api_key, record, deadline)
