@@ -1,9 +1,9 @@
 """The worker process: the tracker plus RQ workers on threads, all inside the Flask app.
 
-One process follows every in-flight job (connector.jobs.tracker) and runs the queued tasks —
-deliveries and Shopify installs — on a few RQ workers that are threads, not forked
-work-horses: those tasks wait on sockets, so threads share the process's capacity and a
-delivery starts within milliseconds of a job's end instead of after a fork.
+One process follows every in-flight job (connector.jobs.tracker), makes each delivery's first
+attempt the moment a job ends (connector.delivery.first_attempts), and runs the queued tasks —
+delivery retries and Shopify installs — on a few RQ workers that are threads, not forked
+work-horses: those tasks wait on sockets, so threads share the process's capacity.
 """
 
 from __future__ import annotations
