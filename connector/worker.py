@@ -1,9 +1,9 @@
 """The worker process: the tracker plus RQ workers on threads, all inside the Flask app.
 
-One process follows every in-flight job (connector.jobs.tracker) and runs the queued tasks —
-deliveries and Shopify installs — on a few RQ workers that are threads, not forked
-work-horses: those tasks wait on sockets, so threads share the process's capacity and a
-delivery starts within milliseconds of a job's end instead of after a fork.
+One process follows every in-flight job (connector.jobs.tracker), makes each delivery's first
+attempt the moment a job ends (connector.delivery.first_attempts), and runs the queued tasks —
+delivery retries and Shopify installs — on a few RQ workers that are threads, not forked
+work-horses: those tasks wait on sockets, so threads share the process's capacity.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
+from connector.delivery.first_attempts import FirstAttempts
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
@@ -234,6 +235,13 @@ class WorkerProcess:
             SHOPIFY: shopify_threads or self.settings.shopify_threads,
         }
         self.tracker = Tracker.from_settings(app)
+        # A delivery's first attempt runs here the moment the tracker stores the job's end:
+        # cheaper and sooner than a trip through RQ (retries still take that trip).
+        self.first_attempts: FirstAttempts | None = None
+        if self.settings.first_attempt_threads > 0:
+            threads = self.settings.first_attempt_threads
+            self.first_attempts = FirstAttempts(app, threads=threads)
+            self.first_attempts.init_app(app)
         self.stopping = threading.Event()
         self.workers: list[Worker] = []
         self._lock = threading.Lock()
@@ -324,12 +332,17 @@ class WorkerProcess:
         counts as abandoned (deliveries and Shopify tasks are retried and safe to repeat).
         """
         self.stopping.set()
+        deadline = time.monotonic() + grace
         released = self.tracker.stop()
         with self._lock:
             workers = list(self.workers)
         for worker in workers:
             worker._stop_requested = True  # seen between tasks and before every queue read
-        deadline = time.monotonic() + grace
+        if self.first_attempts is not None:
+            # Attempts under way finish (their jobs are still in flight until they do).
+            self.first_attempts.close()
+            while self.first_attempts.pending and time.monotonic() < deadline:
+                time.sleep(0.05)
         for thread in self._rq_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         cut_short = sum(thread.is_alive() for thread in self._rq_threads)

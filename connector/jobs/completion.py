@@ -67,12 +67,14 @@ def fail_record(record: JobRecord, message: str) -> JobRecord:
 def _finish(record: JobRecord) -> JobRecord:
     """Store the end once; the call that made the transition counts it and fans out."""
     ledger = get_ledger()
-    if ledger.finish(record, leave_inflight=False):
-        metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
-        if _fan_out_replicated(record):
-            # Only now: a crash before this leaves the job in flight, and a tracker settles it.
-            ledger.leave_inflight(record)
-    return ledger.get(record.account_id, record.job_id) or record
+    if not ledger.finish(record, leave_inflight=False):
+        # Another caller stored the end first: theirs is the result.
+        return ledger.get(record.account_id, record.job_id) or record
+    metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
+    if _fan_out_replicated(record):
+        # Only now: a crash before this leaves the job in flight, and a tracker settles it.
+        ledger.leave_inflight(record)
+    return record  # what was just stored: reading it back would cost a round trip per job
 
 
 def _fan_out_replicated(record: JobRecord) -> bool:

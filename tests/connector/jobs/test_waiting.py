@@ -91,3 +91,23 @@ def test_a_wait_that_loses_redis_answers_with_the_job_not_an_error(app_config, p
     with app.app_context():
         result = wait_short(KEY, record, deadline=time.monotonic() + 3)
     assert result.job_id == record.job_id and not result.is_terminal
+
+
+def test_a_listener_reads_the_ledger_on_the_notice_or_every_recheck_not_every_second(
+    app_config, pisim, monkeypatch
+):
+    from connector.jobs.waiting import listen
+    from connector.ledger.redis_ledger import Ledger
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-quiet.example")
+    reads = []
+    real_get = Ledger.get
+    monkeypatch.setattr(Ledger, "get", lambda self, *a: reads.append(a) or real_get(self, *a))
+    started = time.monotonic()
+    with app.app_context():
+        result = listen(record, deadline=time.monotonic() + 2.0, recheck=3.0)
+    # No notice came: one read when the deadline came, where a read a second made two.
+    assert len(reads) == 1
+    assert result.status != "completed"
+    assert time.monotonic() - started >= 1.9
