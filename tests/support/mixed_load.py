@@ -286,7 +286,7 @@ def outage_windows(subs: list[Submission], outages: list[tuple[float, float]]) -
         described.append(
             f"down {up_at - down_at:.2f}s: {len(near)} failed, started from {first:+.2f}s "
             f"after the kill to {last_start:+.2f}s after the restart, the last answered "
-            f"{last:+.2f}s after the restart"
+            f"{last:+.2f}s after the restart ({dict(Counter(s.detail for s in near))})"
         )
     return described
 
