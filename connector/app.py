@@ -12,6 +12,7 @@ from connector.config import ConfigError, Settings, env_names
 from connector.delivery.delivery_log import DeliveryLog
 from connector.delivery.subscriptions import Subscriptions
 from connector.delivery.webhook_secrets import WebhookSecrets
+from connector.jobs.account_limits import AccountLimits
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
 from connector.jobs.pi_clients import PiClients
@@ -75,6 +76,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
         window=settings.idempotency_window_seconds,
         key_ttl=settings.idempotency_key_ttl_seconds,
     ).init_app(app)
+    AccountLimits(ledger).init_app(app)
     Subscriptions(ledger, box).init_app(app)
     DeliveryLog(ledger).init_app(app)
     WebhookSecrets(
