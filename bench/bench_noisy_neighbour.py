@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noisy", type=int, default=1000)
     parser.add_argument("--settle", type=float, default=15.0, help="pause between the phases")
     parser.add_argument("--dump", action="store_true", help="print B's answer times with A")
+    parser.add_argument("--log", help="write the web and worker logs to this file")
     parser.add_argument(
         "--control", action="store_true", help="A sends GET /healthz instead (HTTP load only)"
     )
@@ -247,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         results["a_5xx"] = sum(v for k, v in a_statuses.items() if k.isdigit() and k >= "500")
         results["pi_creates"] = sim.count("POST /api/v1/brands/extract")
         results["manychat_pushes"] = len(fake.calls_to(SET_FIELDS))
+        # What any 5xx was, from the web log (the app logs each unhandled error's type).
+        errors = Counter(
+            line.split("unhandled error ", 1)[1].split()[0]
+            for line in stack.logs().splitlines()
+            if "unhandled error " in line
+        )
+        results["web_unhandled_errors"] = ",".join(f"{k}={v}" for k, v in errors.items()) or 0
+        if args.log:
+            Path(args.log).write_text(stack.logs())
         for name, value in results.items():
             print(f"{name}: {value:.1f}" if isinstance(value, float) else f"{name}: {value}")
     finally:

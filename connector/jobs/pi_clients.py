@@ -67,6 +67,10 @@ class PiClients:
         if not self.create_gate.acquire(account_id, deadline - time.monotonic()):
             raise PiTimeout("too many Pi creates in flight to submit this one in time")
         try:
+            # A slot granted at (or past) the deadline leaves no time for the call itself: say
+            # so, rather than build a client with no timeout left (an unhandled error, a 500).
+            if deadline - time.monotonic() <= 0:
+                raise PiTimeout("too many Pi creates in flight to submit this one in time")
             yield
         finally:
             self.create_gate.release()

@@ -242,3 +242,12 @@ def test_pi_429_on_create_holds_only_that_accounts_next_creates(sim_app, pisim):
     with sim_app.app_context():
         assert submit_job(other, "brand_extraction", {"url": "https://b.example"}, origin="api")
     assert pisim.count("POST /api/v1/brands/extract") == 2  # A's refused one, B's
+
+
+def test_a_create_slot_granted_past_the_deadline_is_a_timeout_not_an_internal_error(sim_app, pisim):
+    # Under a heavy burst a slot can come free just as the request's budget runs out.
+    with sim_app.app_context(), pytest.raises(PiTimeout):
+        submit_job(ACCOUNT, "brand_extraction", {"url": "https://late-slot.example"},
+                   origin="api", deadline=time.monotonic() - 0.1)  # fmt: skip
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    assert submit(sim_app, "https://late-slot.example").created  # nothing left behind
