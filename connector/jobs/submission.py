@@ -17,7 +17,7 @@ from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
 from connector.jobs.account_limits import get_account_limits, remaining_hold
 from connector.jobs.idempotency import Claim
-from connector.jobs.pi_clients import get_pi_clients
+from connector.jobs.pi_clients import get_pi_clients, takes_turns
 from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
 from connector.pi import validation
 from connector.runtime.secrets import remember_encrypted_field
@@ -100,6 +100,7 @@ def _create_on_pi(
             client.close()
 
 
+@takes_turns
 def submit_job(
     account: Account,
     kind: str,

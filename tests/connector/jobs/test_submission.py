@@ -251,3 +251,23 @@ def test_a_create_slot_granted_past_the_deadline_is_a_timeout_not_an_internal_er
                    origin="api", deadline=time.monotonic() - 0.1)  # fmt: skip
     assert pisim.count("POST /api/v1/brands/extract") == 0
     assert submit(sim_app, "https://late-slot.example").created  # nothing left behind
+
+
+def test_submissions_take_turns_and_one_that_never_gets_its_turn_is_told_to_slow_down(
+    app_config, pisim
+):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
+                      "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
+    gate = app.extensions["pi_clients"].submit_gate  # 2 turns per create slot
+    assert gate.acquire(ACCOUNT.account_id, 1) and gate.acquire(ACCOUNT.account_id, 1)
+    try:
+        with app.app_context(), pytest.raises(AccountLimited) as busy:
+            submit_job(ACCOUNT, "brand_extraction", {"url": "https://turns.example"},
+                       origin="api", deadline=time.monotonic() + 0.2)  # fmt: skip
+    finally:
+        gate.release()
+        gate.release()
+    assert busy.value.status == 429 and busy.value.code == "busy"
+    assert busy.value.headers["Retry-After"] == "1"
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    assert submit(app, "https://turns.example").created  # nothing was claimed meanwhile
