@@ -76,7 +76,6 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
         window=settings.idempotency_window_seconds,
         key_ttl=settings.idempotency_key_ttl_seconds,
     ).init_app(app)
-    AccountLimits(ledger).init_app(app)
     Subscriptions(ledger, box).init_app(app)
     DeliveryLog(ledger).init_app(app)
     WebhookSecrets(
@@ -84,6 +83,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
     ).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
     PiClients(settings).init_app(app)
+    AccountLimits(ledger).init_app(app)
     Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)
 
 
