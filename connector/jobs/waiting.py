@@ -16,7 +16,7 @@ from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
 from connector.ledger import JobRecord, get_ledger
-from connector.pi import PiAPIError, PiConnectionError, PiError, PiRateLimited
+from connector.pi import PiAPIError, PiConnectionError, PiError
 from connector.runtime.secrets import get_secrets
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ def wait_in_worker(
             time.sleep(min(ERROR_PAUSE, remaining(deadline)))
             return current, True
         except PiAPIError as exc:
-            if isinstance(exc, PiRateLimited):
+            if exc.status == 429:  # Pi's rate limit for this key: its other followers wait too
                 limits.note_pi_rate_limit(account_id, exc.retry_after)
             if exc.status in (401, 403, 404):
                 failed = fail_record(
