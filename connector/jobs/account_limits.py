@@ -205,10 +205,6 @@ class AccountLimits:
         if isinstance(error, PiRateLimited):
             self.note_pi_rate_limit(reservation.account_id, error.retry_after)
 
-    def in_flight(self, account_id: str) -> int:
-        """Return the places the account holds now (jobs and reservations, lapsed included)."""
-        return int(self.redis.zcard(self._key(account_id, "inflight")))
-
     def note_pi_rate_limit(self, account_id: str, pi_retry_after: float | None) -> float:
         """Hold the account's Pi calls for Pi's Retry-After; return the seconds held."""
         seconds = pi_cooldown_seconds(pi_retry_after)
