@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from connector import create_app  # noqa: E402
 from connector.auth import Account, account_id_for  # noqa: E402
 from connector.jobs.submission import submit_job  # noqa: E402
-from tests.support.constants import TEST_SECRET_KEY  # noqa: E402
+from tests.support.constants import NO_ACCOUNT_LIMITS, TEST_SECRET_KEY  # noqa: E402
 from tests.support.pisim import start_simulator  # noqa: E402
 from tests.support.procs import ServerProcess, python_argv  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -73,6 +73,7 @@ def main() -> int:
         "CONNECTOR_SECRET_KEY": TEST_SECRET_KEY,
         "CONNECTOR_LOG_LEVEL": "WARNING",
         "CONNECTOR_TRACKER_CAPACITY": str(args.jobs),
+        **NO_ACCOUNT_LIMITS,  # thousands of jobs from one account: capacity, not fairness
     }
     workers: list[ServerProcess] = []
     try:

@@ -36,7 +36,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.constants import TEST_SECRET_KEY  # noqa: E402
+from tests.support.constants import NO_ACCOUNT_LIMITS, TEST_SECRET_KEY  # noqa: E402
 from tests.support.fake_manychat import VALID_KEY  # noqa: E402
 from tests.support.pisim import start_simulator  # noqa: E402
 from tests.support.procs import ServerProcess, free_port, python_argv  # noqa: E402
@@ -154,6 +154,7 @@ def start_web(redis_url: str, pi_url: str, workers: int, extra: tuple[str, ...])
         "CONNECTOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CONNECTOR_LOG_LEVEL": "WARNING",
         "WEB_CONCURRENCY": str(workers),
+        **NO_ACCOUNT_LIMITS,  # 500 requests from one account: the web tier, not fairness
     }
     return ServerProcess(argv, port=port, env=env).start()
 

@@ -12,6 +12,7 @@ from connector.config import ConfigError, Settings, env_names
 from connector.delivery.delivery_log import DeliveryLog
 from connector.delivery.subscriptions import Subscriptions
 from connector.delivery.webhook_secrets import WebhookSecrets
+from connector.jobs.account_limits import AccountLimits
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
 from connector.jobs.pi_clients import PiClients
@@ -82,6 +83,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
     ).init_app(app)
     Flights(store, ledger.ended_channel()).init_app(app)
     PiClients(settings).init_app(app)
+    AccountLimits(ledger).init_app(app)
     Metrics([RedisCollector(ledger, ALL_QUEUES)]).init_app(app)
 
 

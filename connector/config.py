@@ -93,6 +93,18 @@ class Settings:
     tracker_poll_seconds: int = _setting(
         "CONNECTOR_TRACKER_POLL_SECONDS", 20, minimum=1, maximum=30
     )
+    # Per account (one Pi key), so one account's burst cannot take what others need; 0 = off.
+    # 300 in flight ≈ 10 jobs/s sustained on ~30 s Pi jobs (Little's law); a burst of 100
+    # lets a Zap replay or a bulk import of 100 start at once, then 10 submissions a second.
+    account_max_in_flight: int = _setting(
+        "CONNECTOR_ACCOUNT_MAX_IN_FLIGHT", 300, minimum=0, maximum=100_000
+    )
+    account_submit_rate: float = _setting(
+        "CONNECTOR_ACCOUNT_SUBMIT_RATE", 10.0, minimum=0, maximum=10_000
+    )
+    account_submit_burst: int = _setting(
+        "CONNECTOR_ACCOUNT_SUBMIT_BURST", 100, minimum=1, maximum=100_000
+    )
     redis_max_connections: int = _setting("CONNECTOR_REDIS_MAX_CONNECTIONS", 2000, minimum=1)
     pi_pool_size: int = _setting("CONNECTOR_PI_POOL_SIZE", 1000, minimum=1)
     pi_create_concurrency: int = _setting("CONNECTOR_PI_CREATE_CONCURRENCY", 16, minimum=1)

@@ -82,6 +82,14 @@ class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 
 
+class AccountLimited(RateLimited):
+    """The account is over one of its own limits; `retry_after` says when to come back."""
+
+    def __init__(self, message: str, *, code: str, retry_after: int) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class UpstreamError(ApiError):
     """Pi failed or could not be reached."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rq import Retry
@@ -21,7 +22,8 @@ from connector.delivery.delivery_log import (
     get_delivery_log,
     sanitize_message,
 )
-from connector.errors import ApiError, pi_error_to_api
+from connector.errors import AccountLimited, ApiError, pi_error_to_api
+from connector.jobs.account_limits import pi_cooldown_seconds, spread_delay
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_in_worker
 from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
@@ -121,10 +123,16 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
     shops = get_shops()
     lock_key = shops.key(shop, "lock", "extract")
     run = _Run()
+    paced = False
     try:
         outcome = _extract(shop, install_id, run)
     except ShopNotInstalled:
         return "skipped"
+    except (AccountLimited, PiRateLimited) as exc:
+        # Every shop submits with the app's one Pi key: a wave of installs is paced by that
+        # account's limits, never refused. The shop stays queued (its extraction lock too).
+        paced = _pace(shop, install_id, exc)
+        return "paced"
     except (PiError, PiInputError, ApiError, ShopifyError) as exc:
         shops.update_config(shop, install_id, status="failed", last_error=_failure_text(exc))
         log.warning("brand extraction for %s failed: %s", shop, type(exc).__name__)
@@ -133,7 +141,7 @@ def extract_brand_for_shop(shop: str, install_id: str) -> str:
         outcome = "failed"
     finally:
         # Free the slot only if it is still ours (a re-install may have taken it).
-        if shops.redis.get(lock_key) == install_id.encode():
+        if not paced and shops.redis.get(lock_key) == install_id.encode():
             shops.redis.delete(lock_key)
     if outcome != "skipped" and run.host:
         _follow_domain_change(shop, install_id, run)
@@ -177,6 +185,33 @@ def _extract(shop: str, install_id: str, run: _Run) -> str:
         )
         return "failed"
     return _write_brand(shop, install_id, job, client, info)
+
+
+def _pace(shop: str, install_id: str, exc: AccountLimited | PiRateLimited) -> bool:
+    """Run the extraction again once the app's account may submit; True when rescheduled."""
+    shops = get_shops()
+    if isinstance(exc, AccountLimited):
+        wait = float(exc.retry_after)
+    else:  # Pi's own 429 on the create: its cooldown is set, honour Pi's word
+        wait = pi_cooldown_seconds(exc.retry_after)
+    delay = spread_delay(wait)
+    shops.update_config(shop, install_id, status="queued", last_error=None)
+    queue = get_queue(get_redis_store(), SHOPIFY)
+    job = queue.enqueue_in(
+        timedelta(seconds=delay),
+        extract_brand_for_shop,
+        shop,
+        install_id,
+        job_timeout=_extract_lock_ttl(),
+        retry=RETRY,
+        result_ttl=0,
+        failure_ttl=86400,
+    )
+    shops.add_rq_job(shop, job.id)  # an uninstall meanwhile drops it
+    # The lock outlives the wait: a click on "re-extract" meanwhile adds nothing.
+    shops.redis.expire(shops.key(shop, "lock", "extract"), _extract_lock_ttl())
+    log.info("brand extraction for %s paced by the account's limits: again in %.1fs", shop, delay)
+    return True
 
 
 def _follow_domain_change(shop: str, install_id: str, run: _Run) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from connector.config import Settings
+from connector.errors import AccountLimited
 from connector.jobs.fair_gate import FairGate
 from connector.pi import PiClient, PiTimeout
 
@@ -22,6 +25,11 @@ def pool_size(settings: Settings) -> int:
     # (Shopify installs) poll too; a smaller pool discards connections ("pool is full").
     followers = settings.tracker_capacity + settings.shopify_threads
     return max(settings.pi_pool_size, followers)
+
+
+SUBMIT_SLOTS_PER_CREATE = 2  # submissions in progress per create slot, per process
+BUSY_RETRY_SECONDS = 1  # a burst's queue of turns drains within seconds
+_Submit = TypeVar("_Submit", bound=Callable[..., Any])
 
 
 class PiClients:
@@ -45,6 +53,10 @@ class PiClients:
         # Shared round-robin between accounts: one account's burst waits behind itself. Under
         # gevent its lock and events are gevent's (threading is patched): waiting costs nothing.
         self.create_gate = FairGate(settings.pi_create_concurrency)
+        # Whole submissions (claim, limits, create, ledger write) take turns too: a burst of
+        # one account parks behind itself instead of crowding the event loop's run queue,
+        # where another account's request would wait behind every one of its steps.
+        self.submit_gate = FairGate(settings.pi_create_concurrency * SUBMIT_SLOTS_PER_CREATE)
 
     def client(
         self, api_key: str, *, timeout: float | None = None, max_retries: int | None = None
@@ -67,9 +79,29 @@ class PiClients:
         if not self.create_gate.acquire(account_id, deadline - time.monotonic()):
             raise PiTimeout("too many Pi creates in flight to submit this one in time")
         try:
+            # A slot granted at (or past) the deadline leaves no time for the call itself: say
+            # so, rather than build a client with no timeout left (an unhandled error, a 500).
+            if deadline - time.monotonic() <= 0:
+                raise PiTimeout("too many Pi creates in flight to submit this one in time")
             yield
         finally:
             self.create_gate.release()
+
+    @contextlib.contextmanager
+    def submit_turn(self, account_id: str, deadline: float) -> Iterator[None]:
+        """Hold one of the process's submission turns, waiting for the account's turn until then."""
+        if not self.submit_gate.acquire(account_id, deadline - time.monotonic()):
+            # Turns go round-robin: a request waits this long only behind many of its own
+            # account's, so it is that account that is asked to slow down.
+            raise AccountLimited(
+                "this account has too many submissions waiting; retry shortly",
+                code="busy",
+                retry_after=BUSY_RETRY_SECONDS,
+            )
+        try:
+            yield
+        finally:
+            self.submit_gate.release()
 
     def init_app(self, app: Flask) -> None:
         """Register on the app."""
@@ -79,6 +111,19 @@ class PiClients:
 def get_pi_clients() -> PiClients:
     """Return the Pi clients of the current app."""
     return current_app.extensions["pi_clients"]
+
+
+def takes_turns(submit: _Submit) -> _Submit:
+    """Run a submission (`submit(account, ...)`) in its account's turn of the process."""
+
+    @functools.wraps(submit)
+    def in_turn(account: Any, *args: Any, **kwargs: Any) -> Any:
+        clients = get_pi_clients()
+        deadline = kwargs.get("deadline") or time.monotonic() + clients.settings.pi_timeout
+        with clients.submit_turn(account.account_id, deadline):
+            return submit(account, *args, **kwargs)
+
+    return in_turn  # type: ignore[return-value]
 
 
 def pi_client(

@@ -15,8 +15,9 @@ from connector.auth import Account
 from connector.config import get_settings
 from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
+from connector.jobs.account_limits import get_account_limits, remaining_hold
 from connector.jobs.idempotency import Claim
-from connector.jobs.pi_clients import get_pi_clients
+from connector.jobs.pi_clients import get_pi_clients, takes_turns
 from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
 from connector.pi import validation
 from connector.runtime.secrets import remember_encrypted_field
@@ -99,6 +100,7 @@ def _create_on_pi(
             client.close()
 
 
+@takes_turns
 def submit_job(
     account: Account,
     kind: str,
@@ -130,10 +132,18 @@ def submit_job(
             ledger = get_ledger()
             ledger.store.confirm_replicated(ledger.job_key(record.account_id, record.job_id))
             return Submission(record, created=False)
+    limits = get_account_limits()
     try:
-        job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
+        # After the claim: only a submission that creates a Pi job counts, never a replay.
+        reservation = limits.admit(account.account_id, claim.token, remaining_hold(deadline))
     except BaseException:
         idem.release(claim)
+        raise
+    try:
+        job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
+    except BaseException as exc:
+        idem.release(claim)
+        limits.release(reservation, exc)
         raise
     now = time.time()
     record = JobRecord(
@@ -149,6 +159,7 @@ def submit_job(
         updated_at=now,
     )
     _record_submitted(record, account, claim, subscribers, deadline)
+    limits.settle(reservation, job_id)
     return Submission(record, created=True)
 
 

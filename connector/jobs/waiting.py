@@ -13,6 +13,7 @@ from collections.abc import Callable
 import redis
 
 from connector.config import get_settings
+from connector.jobs.account_limits import get_account_limits
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
@@ -242,7 +243,14 @@ def wait_in_worker(
     window = settings.tracker_poll_seconds
     client = pi_client(api_key)
 
+    limits = get_account_limits()
+
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:
+        # Pi is rate limiting this account: its followers wait it out, nobody else's do.
+        cooldown = limits.pi_cooldown(account_id)
+        if cooldown > 0:  # in short naps: a stopping worker hands the job back meanwhile
+            time.sleep(min(cooldown, remaining(until), ERROR_PAUSE))
+            return current, True
         # One long-poll per lease term: Pi answers at the job's end or after `seconds`.
         seconds = long_poll_seconds(until - time.monotonic(), window)
         try:
@@ -251,6 +259,8 @@ def wait_in_worker(
             time.sleep(min(ERROR_PAUSE, remaining(deadline)))
             return current, True
         except PiAPIError as exc:
+            if exc.status == 429:  # Pi's rate limit for this key: its other followers wait too
+                limits.note_pi_rate_limit(account_id, exc.retry_after)
             if exc.status in (401, 403, 404):
                 failed = fail_record(
                     current, f"Pi no longer knows this job ({exc.code or exc.status})"

@@ -78,5 +78,9 @@ def should_retry(
         return repeatable or not_sent(exc)
     if status is None or status not in RETRYABLE_STATUSES:
         return False
+    if status == 429 and method.upper() == "POST":
+        # A create waiting out a rate limit would hold its caller's create slot (shared with
+        # other accounts) the whole time: the caller backs off instead (per account).
+        return False
     # Without an Idempotency-Key a 5xx POST may already have created a job: the caller decides.
     return repeatable

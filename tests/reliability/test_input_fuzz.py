@@ -22,6 +22,7 @@ from connector.jobs.submission import normalize
 from connector.pi.validation import PiInputError
 from manychat_app.schemas import DomainQuery, ExtractInput, GenerateInput
 from shopify_app.verify import require_shop
+from tests.support.constants import NO_ACCOUNT_LIMITS
 from zapier_app import schemas as zapier
 
 _LONG_RUN = os.environ.get("PIC_FUZZ_EXAMPLES")
@@ -191,6 +192,8 @@ def fuzz_client(app_config: dict, pisim):
             "PI_BASE_URL": pisim.base_url,
             "CONNECTOR_ZAPIER_WAIT_SECONDS": 0,
             "CONNECTOR_MANYCHAT_WAIT_SECONDS": 0,
+            # Thousands of examples from one account: its limits would answer most with 429.
+            **NO_ACCOUNT_LIMITS,
         }
     )
     return app.test_client()

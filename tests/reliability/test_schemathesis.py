@@ -38,6 +38,7 @@ from connector.errors import BadRequest, Unauthorized
 from connector.web.bodies import PLACEHOLDER
 from shopify_app.verify import require_shop
 from tests.shopify_app.helpers import API_KEY, PI_KEY, SECRET
+from tests.support.constants import NO_ACCOUNT_LIMITS
 from tests.support.openapi import served_spec
 from tests.support.procs import free_port
 
@@ -61,6 +62,8 @@ def api_app(app_config: dict, pisim):
             "PI_BASE_URL": pisim.base_url,
             "PI_API_KEY": PI_KEY,
             "PI_MAX_RETRIES": 0,
+            # Thousands of examples from one account: its limits would answer most with 429.
+            **NO_ACCOUNT_LIMITS,
             "CONNECTOR_ALLOW_PRIVATE_TARGETS": False,
             "CONNECTOR_ZAPIER_WAIT_SECONDS": 0,
             "CONNECTOR_MANYCHAT_WAIT_SECONDS": 0,

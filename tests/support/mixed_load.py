@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from tests.support.constants import NO_ACCOUNT_LIMITS
 from tests.support.fake_manychat import SET_FIELDS, VALID_KEY, FakeManyChat
 from tests.support.receiver import Receiver
 
@@ -258,6 +259,7 @@ def fault_env(manychat_url: str, **extra: str) -> dict[str, str]:
         "MANYCHAT_API_URL": manychat_url,
         "CONNECTOR_LOG_LEVEL": "WARNING",
         **FAST_RECOVERY,
+        **NO_ACCOUNT_LIMITS,  # one account at 50 submissions a second: faults, not fairness
         **extra,
     }
 

@@ -8,10 +8,11 @@ import pytest
 
 from connector import create_app
 from connector.auth import Account, account_id_for
-from connector.errors import IdempotencyMismatch
+from connector.errors import AccountLimited, IdempotencyMismatch
 from connector.jobs.submission import submit_job
 from connector.ledger import get_ledger
-from connector.pi import PiInputError, PiTimeout
+from connector.pi import PiInputError, PiRateLimited, PiTimeout
+from tests.support.settings import replace_settings
 
 KEY = "pi_test_submission_key"
 ACCOUNT = Account(account_id_for(KEY), KEY)
@@ -189,3 +190,84 @@ def test_a_job_pi_created_is_recorded_even_when_the_first_write_meets_a_redis_bl
     # A retry of the same request finds the job: Pi made exactly one.
     assert submit(sim_app, "https://blip.example").record.job_id == submission.record.job_id
     assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+# -- per-account limits ----------------------------------------------------------------------
+
+
+def test_a_replay_is_never_counted_nor_refused_by_the_account_limits(sim_app, pisim):
+    replace_settings(sim_app, account_submit_rate=0.01, account_submit_burst=1)
+    first = submit(sim_app, "https://limits-replay.example")
+    with pytest.raises(AccountLimited):  # the one token is spent: a new job is refused
+        submit(sim_app, "https://limits-other.example")
+    again = submit(sim_app, "https://limits-replay.example")  # the same job: answered
+    assert not again.created and again.record.job_id == first.record.job_id
+    assert pisim.count("POST /api/v1/brands/extract") == 1
+
+
+def test_a_refused_submission_frees_its_key_and_records_nothing(sim_app, pisim):
+    replace_settings(sim_app, account_submit_rate=0.01, account_submit_burst=1)
+    submit(sim_app, "https://limits-first.example")
+    with pytest.raises(AccountLimited) as refused:
+        submit(sim_app, "https://limits-later.example")
+    assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) >= 1
+    replace_settings(sim_app, account_submit_rate=0)  # the limit lifted: the retry goes through
+    later = submit(sim_app, "https://limits-later.example")
+    assert later.created
+    assert pisim.count("POST /api/v1/brands/extract") == 2
+
+
+def test_over_the_in_flight_limit_until_a_job_ends(sim_app, pisim):
+    replace_settings(sim_app, account_submit_rate=0, account_max_in_flight=1)
+    first = submit(sim_app, "https://limits-busy.example")
+    with pytest.raises(AccountLimited, match="too many jobs"):
+        submit(sim_app, "https://limits-waiting.example")
+    with sim_app.app_context():
+        from connector.jobs.waiting import wait_in_worker
+
+        assert wait_in_worker(ACCOUNT.account_id, first.record.job_id).is_terminal
+    assert submit(sim_app, "https://limits-waiting.example").created
+
+
+def test_pi_429_on_create_holds_only_that_accounts_next_creates(sim_app, pisim):
+    pisim.configure(
+        retry_after=3, fail_next={"route": "POST /api/v1/brands/extract", "status": 429}
+    )
+    with pytest.raises(PiRateLimited):
+        submit(sim_app, "https://limits-pi429.example")
+    with pytest.raises(AccountLimited) as held:  # not sent to Pi: the account cools down
+        submit(sim_app, "https://limits-pi429-next.example")
+    assert held.value.code == "pi_rate_limited" and held.value.headers["Retry-After"] in "123"
+    other = Account(account_id_for("pi_test_other_account_key"), "pi_test_other_account_key")
+    with sim_app.app_context():
+        assert submit_job(other, "brand_extraction", {"url": "https://b.example"}, origin="api")
+    assert pisim.count("POST /api/v1/brands/extract") == 2  # A's refused one, B's
+
+
+def test_a_create_slot_granted_past_the_deadline_is_a_timeout_not_an_internal_error(sim_app, pisim):
+    # Under a heavy burst a slot can come free just as the request's budget runs out.
+    with sim_app.app_context(), pytest.raises(PiTimeout):
+        submit_job(ACCOUNT, "brand_extraction", {"url": "https://late-slot.example"},
+                   origin="api", deadline=time.monotonic() - 0.1)  # fmt: skip
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    assert submit(sim_app, "https://late-slot.example").created  # nothing left behind
+
+
+def test_submissions_take_turns_and_one_that_never_gets_its_turn_is_told_to_slow_down(
+    app_config, pisim
+):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
+                      "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
+    gate = app.extensions["pi_clients"].submit_gate  # 2 turns per create slot
+    assert gate.acquire(ACCOUNT.account_id, 1) and gate.acquire(ACCOUNT.account_id, 1)
+    try:
+        with app.app_context(), pytest.raises(AccountLimited) as busy:
+            submit_job(ACCOUNT, "brand_extraction", {"url": "https://turns.example"},
+                       origin="api", deadline=time.monotonic() + 0.2)  # fmt: skip
+    finally:
+        gate.release()
+        gate.release()
+    assert busy.value.status == 429 and busy.value.code == "busy"
+    assert busy.value.headers["Retry-After"] == "1"
+    assert pisim.count("POST /api/v1/brands/extract") == 0
+    assert submit(app, "https://turns.example").created  # nothing was claimed meanwhile

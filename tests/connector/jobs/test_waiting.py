@@ -33,6 +33,35 @@ def _submit(app, url: str):
         return submit_job(account, "brand_extraction", {"url": url}, origin="api").record
 
 
+def test_a_pi_rate_limit_holds_only_that_accounts_followers(app_config, pisim):
+    from connector.jobs.account_limits import get_account_limits
+    from connector.jobs.waiting import wait_in_worker
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    pisim.configure(job_seconds=1)
+    held = _submit(app, "https://cooling-a.example")
+    with app.app_context():
+        from connector.auth import Account
+
+        other_key = "pi_test_waiting_account_2"
+        other = submit_job(
+            Account(account_id_for(other_key), other_key),
+            "brand_extraction",
+            {"url": "https://cooling-b.example"},
+            origin="api",
+        ).record
+        # Pi answered 429 to account A a moment ago: A's followers wait it out.
+        get_account_limits().note_pi_rate_limit(held.account_id, 30)
+        reads = pisim.count(JOB_READS)
+        stop_at = time.monotonic() + 2.5
+        a = wait_in_worker(
+            held.account_id, held.job_id, should_stop=lambda: time.monotonic() > stop_at
+        )
+        assert not a.is_terminal and pisim.count(JOB_READS) == reads  # A never asked Pi
+        b = wait_in_worker(other.account_id, other.job_id)
+        assert b.status == JobStatus.COMPLETED  # B was followed as usual
+
+
 def test_a_request_listens_while_a_tracker_follows_the_job(app_config, pisim):
     app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
     record = _submit(app, "https://secs30-listen.example")

@@ -81,9 +81,14 @@ def test_retries_post_on_refused_connection_cause():
     assert decide("post", exc=exc)
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_retries_idempotent_post_on_transient_statuses(status):
     assert decide("POST", status=status, idempotent_post=True)
+
+
+def test_never_retries_idempotent_post_on_429():
+    # The caller's per-account cooldown waits instead, without holding a shared create slot.
+    assert not decide("POST", status=429, idempotent_post=True)
 
 
 def test_retries_idempotent_post_on_read_timeout():
