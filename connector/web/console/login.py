@@ -64,8 +64,7 @@ def check_csrf() -> None:
 
 
 def _failures_key(address: str) -> str:
-    minute = int(time.time() // 60)
-    return get_redis_store().key("console", "fail", address, str(minute))
+    return get_redis_store().key("console", "fail", address)
 
 
 def check_token(given: str) -> bool:
@@ -75,17 +74,20 @@ def check_token(given: str) -> bool:
     key = _failures_key(address)
     failures = int(redis.get(key) or 0)
     if failures >= FAILED_LOGINS_PER_MINUTE:
+        wait = max(1, redis.ttl(key))
         raise RateLimited(
             "too many failed sign-ins; wait a minute",
             code="console_rate_limited",
-            headers={"Retry-After": str(60 - int(time.time()) % 60)},
+            headers={"Retry-After": str(wait)},
         )
     expected = get_settings().console_token or ""
     if expected and hmac.compare_digest(given.encode(), expected.encode()):
         return True
     pipe = redis.pipeline(transaction=False)
+    # The minute runs from the first failure: a count per clock minute let five failures
+    # that straddled a minute's end through.
     pipe.incr(key)
-    pipe.expire(key, 120)
+    pipe.expire(key, 60, nx=True)
     pipe.execute()
     return False
 

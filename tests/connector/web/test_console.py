@@ -57,6 +57,21 @@ def test_wrong_token_missing_csrf_and_the_rate_limit_are_refused(console_app):
     assert limited.status_code == 429 and limited.headers["Retry-After"].isdigit()
 
 
+def test_failures_that_straddle_a_minute_boundary_still_count(console_app, monkeypatch):
+    # The count was kept per clock minute: five failures on either side of :00 reset it, and
+    # the browser test of the limit failed on a loaded machine.
+    from connector.web.console import login
+
+    clock = [1_800_000_057.0]  # three seconds before a minute's end
+    monkeypatch.setattr(login.time, "time", lambda: clock[0])
+    client = console_app.test_client()
+    for _ in range(5):
+        assert sign_in(client, "wrong").status_code == 401
+        clock[0] += 1.5
+    limited = sign_in(client)
+    assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
+
+
 def test_a_post_without_the_csrf_token_is_refused_after_sign_in(console_app):
     client = console_app.test_client()
     sign_in(client)
