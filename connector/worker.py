@@ -28,6 +28,7 @@ from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
+from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
@@ -186,8 +187,10 @@ def run_until_idle(app: Flask, *, simple: bool = True, rounds: int = 20) -> bool
     """Follow every in-flight job to its end and work the queues until both are empty."""
     worked = False
     tracker = Tracker(app, capacity=100_000, lease_seconds=60)
+    resubmitter = Resubmitter(app)
     for _ in range(rounds):
-        followed = tracker.follow_all()
+        resubmitted = resubmitter.run_until_idle()
+        followed = tracker.follow_all() + resubmitted
         ran = build_worker(app, simple=simple).work(
             burst=True, with_scheduler=False, logging_level="WARNING"
         )
@@ -218,6 +221,8 @@ class WorkerProcess:
             SHOPIFY: shopify_threads or self.settings.shopify_threads,
         }
         self.tracker = Tracker.from_settings(app)
+        # Queued requests whose web process died before Pi confirmed their create.
+        self.resubmitter = Resubmitter(app)
         self.stopping = threading.Event()
         self.workers: list[Worker] = []
         self._lock = threading.Lock()
@@ -249,6 +254,7 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the tracker, the scheduler and the RQ threads in the background."""
         self.tracker.start()
+        self.resubmitter.start()
         self._spawn(self._schedule, "pic-rq-scheduler")
         self._rq_threads = [
             self._spawn(functools.partial(self._work, (queue,)), f"pic-rq-{queue}-{n}")
@@ -309,11 +315,14 @@ class WorkerProcess:
         """
         self.stopping.set()
         released = self.tracker.stop()
+        deadline = time.monotonic() + grace
         with self._lock:
             workers = list(self.workers)
         for worker in workers:
             worker._stop_requested = True  # seen between tasks and before every queue read
-        deadline = time.monotonic() + grace
+        # A create in flight finishes (or times out) within its lease; one cut short is taken
+        # over by another worker when the lease lapses.
+        self.resubmitter.stop(grace)
         for thread in self._rq_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         cut_short = sum(thread.is_alive() for thread in self._rq_threads)

@@ -14,7 +14,7 @@ from connector.config import get_settings
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
-from connector.ledger import JobRecord, get_ledger
+from connector.ledger import JobRecord, get_ledger, is_queued_id
 from connector.pi import PiAPIError, PiConnectionError, PiError
 from connector.runtime.secrets import get_secrets
 
@@ -104,6 +104,8 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
     """
     if record.is_terminal or remaining(deadline) < MIN_USEFUL_WAIT:
         return record
+    if is_queued_id(record.job_id):
+        return record  # Pi has no job by this id yet: nothing to ask it
     ledger = get_ledger()
     if ledger.live_trackers():
         handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
