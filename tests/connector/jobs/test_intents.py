@@ -54,9 +54,7 @@ def test_a_queued_id_is_told_apart_from_pi_job_ids():
     assert not is_queued_id(None)
 
 
-def test_an_accepted_intent_is_leased_sealed_and_found_by_a_retry_of_the_request(
-    app, redis_client
-):
+def test_an_accepted_intent_is_leased_sealed_and_found_by_a_retry_of_the_request(app, redis_client):
     with app.app_context():
         intents = get_intents()
         secret_sub = Subscriber("manychat_push", None, {"subscriber_id": "7"}, secret="mc-secret")
