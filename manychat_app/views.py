@@ -11,7 +11,7 @@ from connector.auth import Account, current_account
 from connector.config import get_settings
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import NotFound
-from connector.jobs.intents import get_intents
+from connector.jobs.queued_jobs import resolve_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import JobKind, is_queued_id
@@ -136,7 +136,7 @@ def get_job(job_id: str):
     record = None
     if validation.UUID_RE.match(job_id) or is_queued_id(job_id):
         # A queued id answers `queued` until Pi's job id is known, then that job.
-        record = get_intents().resolve(account.account_id, job_id, deadline=budget.deadline)
+        record = resolve_job(account.account_id, job_id, deadline=budget.deadline)
     if record is None:
         raise NotFound("no such job", code="job_not_found")
     record = wait_short(account.api_key, record, deadline=budget.deadline)

@@ -12,8 +12,8 @@ from connector.config import get_settings
 from connector.delivery import outbound
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import BadRequest, NotFound
-from connector.jobs.intents import get_intents
 from connector.jobs.pi_clients import pi_client
+from connector.jobs.queued_jobs import find_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import bare_host, get_ledger, is_queued_id
@@ -123,7 +123,7 @@ def search_job():
     if not UUID_RE.match(job_id) and not is_queued_id(job_id):
         return jsonify([])
     # A queued id finds the job once Pi's id is known, and a `queued` object before.
-    record = get_intents().find(account.account_id, job_id)
+    record = find_job(account.account_id, job_id)
     return jsonify([objects.zapier_object(record)] if record else [])
 
 

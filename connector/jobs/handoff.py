@@ -33,6 +33,7 @@ from connector.jobs.intents import (
     new_intent_id,
 )
 from connector.jobs.pi_creates import NoCreateSlot, create_fields, create_on_pi
+from connector.jobs.queued_jobs import find_job, resolve_job
 from connector.ledger import JobKind, JobRecord, get_ledger
 from connector.pi import PiAPIError, PiConnectionError, PiError, PiInputError, PiRateLimited
 from connector.pi.retry import not_sent
@@ -137,7 +138,7 @@ def submit_in_budget(
         return record, True
     # Answering `queued` acknowledges the intent: only once the replicas hold it.
     ledger.store.confirm_replicated(intents.key(intent.account_id, intent.intent_id))
-    record = intents.find(intent.account_id, intent.intent_id)
+    record = find_job(intent.account_id, intent.intent_id)
     return record or intent.record(intent.intent_id), False
 
 
@@ -145,7 +146,7 @@ def rejoin(account: Account, intent_id: str, subscribers, deadline: float) -> Jo
     """Answer a retry of a queued request: its job once bound (waiting until the deadline)."""
     intents = get_intents()
     intents.attach(account.account_id, intent_id, subscribers)
-    record = intents.resolve(account.account_id, intent_id, deadline=deadline)
+    record = resolve_job(account.account_id, intent_id, deadline=deadline)
     if record is None:
         # Gone between the claim and now (discarded after an error): the retry may submit.
         raise ServiceUnavailable(

@@ -24,12 +24,11 @@ from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable
 from connector.jobs.completion import fail_record
 from connector.jobs.idempotency import Claim
-from connector.ledger import QUEUED_ID_PREFIX, JobRecord, JobStatus, is_queued_id
+from connector.ledger import QUEUED_ID_PREFIX, JobRecord, JobStatus
 from connector.runtime.secrets import remember_encrypted_field
 
 PENDING, BOUND, FAILED = "pending", "bound", "failed"
 LEASE_MARGIN = 5.0  # a create ends this long before its lease lapses (clocks, GC pauses)
-RESOLVE_PAUSE = 0.1  # how often a waiter re-reads an intent that has no job yet
 
 # Turn our pending claim into "intent <id>" and write the intent with its lease, atomically:
 # a claim that lapsed or was taken meanwhile writes nothing.
@@ -195,15 +194,7 @@ class Intents:
         if not raw or b"state" not in raw:
             return None
         d = {k.decode(): v.decode() for k, v in raw.items()}
-        subscribers = []
-        for name, value in d.items():
-            if name.startswith("sub:"):
-                data = json.loads(value)
-                sealed = d.get("subsec:" + name[4:])
-                secret = self.box.decrypt(sealed) if sealed else None
-                subscribers.append(
-                    Subscriber(data["kind"], data.get("target"), data.get("data") or {}, secret)
-                )
+        subscribers = self._subscribers(d)
         claim = Claim(
             "intent",
             d.get("idem_key", ""),
@@ -230,41 +221,18 @@ class Intents:
         )
         return intent, d.get("api_key", "")
 
-    def find(self, account_id: str, job_id: str) -> JobRecord | None:
-        """Return the account's job for a job id or queued id (a queued view before Pi's id)."""
-        if not is_queued_id(job_id):
-            return self.ledger.get(account_id, job_id)
-        raw = self.redis.hmget(
-            self.key(account_id, job_id), "state", "job_id", "kind", "input", "origin", "created_at"
-        )
-        state, bound, kind, stored_input, origin, created = (
-            v.decode() if v is not None else None for v in raw
-        )
-        if state is None:
-            return None
-        if state in (BOUND, FAILED) and bound:
-            return self.ledger.get(account_id, bound)
-        created_at = float(created or time.time())
-        return JobRecord(
-            job_id=job_id,
-            account_id=account_id,
-            kind=kind or "brand_extraction",
-            input=json.loads(stored_input or "{}"),
-            origin=origin or "api",
-            status=JobStatus.QUEUED,
-            created_at=created_at,
-            updated_at=created_at,
-        )
-
-    def resolve(self, account_id: str, job_id: str, *, deadline: float) -> JobRecord | None:
-        """Return the job as `find` does, waiting until the deadline for a queued id to bind."""
-        record = self.find(account_id, job_id)
-        while record is not None and is_queued_id(record.job_id) and not record.is_terminal:
-            if time.monotonic() + RESOLVE_PAUSE > deadline:
-                break
-            time.sleep(RESOLVE_PAUSE)
-            record = self.find(account_id, job_id)
-        return record
+    def _subscribers(self, d: dict[str, str]) -> list[Subscriber]:
+        """Return the subscribers stored in an intent's fields, secrets unsealed."""
+        found = []
+        for name, value in d.items():
+            if name.startswith("sub:"):
+                data = json.loads(value)
+                sealed = d.get("subsec:" + name[4:])
+                secret = self.box.decrypt(sealed) if sealed else None
+                found.append(
+                    Subscriber(data["kind"], data.get("target"), data.get("data") or {}, secret)
+                )
+        return found
 
     # -- attach late subscribers --------------------------------------------------------------
 
@@ -342,10 +310,12 @@ class Intents:
             try:
                 with self.redis.pipeline() as pipe:
                     pipe.watch(key)
-                    state, bound = pipe.hmget(key, "state", "job_id")
-                    if state is None or state.decode() != PENDING:
+                    raw = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
+                    if raw.get("state") != PENDING:
                         pipe.reset()
-                        return self._settled_record(intent, bound, record)
+                        return self._settled_record(intent, raw.get("job_id"), record)
+                    # As stored now: a retry of the request may have added subscribers.
+                    intent.subscribers = self._subscribers(raw)
                     pipe.multi()
                     extra = {"idem": intent.claim.redis_key}
                     if not failing:
@@ -363,8 +333,12 @@ class Intents:
                     if failure:
                         state["error"] = failure
                     pipe.hset(key, mapping=state)
-                    # The create's material is no longer needed; the id keeps resolving.
-                    pipe.hdel(key, "payload", "api_key")
+                    # The create's material is no longer needed (the job holds its own copies of
+                    # the key and the subscribers); the id keeps resolving.
+                    spent = ["payload", "api_key"]
+                    for sub in intent.subscribers:
+                        spent += [f"sub:{sub.id}", f"subsec:{sub.id}"]
+                    pipe.hdel(key, *spent)
                     pipe.expire(key, self.ledger.retention)
                     if not failing:
                         # A failure keeps its lease until its deliveries are queued.
@@ -381,8 +355,7 @@ class Intents:
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
-    def _settled_record(self, intent: Intent, bound: bytes | None, fallback: JobRecord):
-        job_id = bound.decode() if bound else None
+    def _settled_record(self, intent: Intent, job_id: str | None, fallback: JobRecord):
         if job_id and job_id != fallback.job_id:
             # Only a lease that lapsed under a live sender gets here: Pi has two jobs.
             current_app.logger.warning(

@@ -21,7 +21,7 @@ from connector.delivery.webhook_secrets import (
     get_webhook_secrets,
 )
 from connector.errors import BadRequest, Conflict, NotFound
-from connector.jobs.intents import get_intents
+from connector.jobs.queued_jobs import resolve_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
 from connector.ledger import JobKind, JobRecord, is_queued_id, iso
@@ -104,7 +104,7 @@ def record_or_404(account_id: str, job_id: str, *, deadline: float = 0.0) -> Job
             uuid.UUID(job_id)
         except ValueError:
             raise NotFound("no such job", code="job_not_found") from None
-    record = get_intents().resolve(account_id, job_id, deadline=deadline)
+    record = resolve_job(account_id, job_id, deadline=deadline)
     if record is None:
         raise NotFound("no such job", code="job_not_found")
     return record

@@ -13,6 +13,7 @@ from connector.auth import Account, account_id_for
 from connector.jobs.handoff import after_failure, drain, resume
 from connector.jobs.intents import BOUND, FAILED, PENDING, Intent, get_intents, new_intent_id
 from connector.jobs.pi_creates import NoCreateSlot
+from connector.jobs.queued_jobs import find_job
 from connector.jobs.submission import submit_job
 from connector.ledger import JobStatus, get_ledger, is_queued_id
 from connector.pi import PiServerError, PiTimeout
@@ -56,7 +57,7 @@ def test_a_slow_create_answers_queued_then_binds_once_pi_answers(sim_app, pisim)
         pisim.configure(create_seconds=0)
     [job] = pisim.jobs()
     with sim_app.app_context():
-        assert get_intents().find(ACCOUNT.account_id, submission.record.job_id).job_id == job["id"]
+        assert find_job(ACCOUNT.account_id, submission.record.job_id).job_id == job["id"]
     assert _submit(sim_app).record.job_id == job["id"]
     assert pisim.count(BRAND_CREATE) == 1
 
@@ -140,7 +141,7 @@ def test_a_brand_create_that_may_be_running_on_pi_is_never_sent_again(app):
         intent = _accepted(app)
         after_failure(intent, _sent_timeout())
         assert _state(intent) == FAILED
-        record = get_intents().find(ACCOUNT.account_id, intent.intent_id)
+        record = find_job(ACCOUNT.account_id, intent.intent_id)
         assert record.status == JobStatus.FAILED and "ask again" in record.error
 
 
@@ -172,7 +173,7 @@ def test_a_taken_over_intent_is_submitted_once_with_the_same_pi_key(sim_app, pis
     with sim_app.app_context():
         intent = _accepted(sim_app, "image_generation", {"prompt": "a kite for resume"})
         assert resume(intent.account_id, intent.intent_id) == BOUND
-        record = get_intents().find(intent.account_id, intent.intent_id)
+        record = find_job(intent.account_id, intent.intent_id)
         assert not is_queued_id(record.job_id)
         # Taking it over again (a lease that lapsed twice) sends nothing more.
         assert resume(intent.account_id, intent.intent_id) == BOUND

@@ -12,6 +12,7 @@ from connector.auth import account_id_for
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable
 from connector.jobs.intents import BOUND, FAILED, PENDING, Intent, get_intents, new_intent_id
+from connector.jobs.queued_jobs import find_job
 from connector.ledger import JobStatus, get_ledger, is_queued_id
 
 KEY = "pi_test_intents_account"
@@ -70,9 +71,9 @@ def test_an_accepted_intent_is_leased_sealed_and_found_by_a_retry_of_the_request
         lapse = redis_client.zscore(intents.leases_key(), intent.member)
         assert lapse > time.time() + intents.lease - 5
         # Before Pi gives a job id, the id answers a queued view.
-        found = intents.find(ACCOUNT_ID, intent.intent_id)
+        found = find_job(ACCOUNT_ID, intent.intent_id)
         assert found.job_id == intent.intent_id and found.status == JobStatus.QUEUED
-        assert intents.find(account_id_for("another key"), intent.intent_id) is None
+        assert find_job(account_id_for("another key"), intent.intent_id) is None
     # The API key and the subscriber's secret are only ever stored sealed.
     dump = b"".join(
         json.dumps({k.decode(): v.decode() for k, v in redis_client.hgetall(k).items()}).encode()
@@ -109,7 +110,7 @@ def test_binding_records_the_job_once_and_the_queued_id_resolves_to_it(app, redi
         assert any(job_id in "|".join(pair) for pair in ledger.inflight())
         assert app.extensions["subscriptions"].get(ACCOUNT_ID, job_id, sub.id) == sub
         assert intents.pending_count() == 0
-        assert intents.find(ACCOUNT_ID, intent.intent_id).job_id == job_id
+        assert find_job(ACCOUNT_ID, intent.intent_id).job_id == job_id
         # The request's key now names the job itself.
         assert _claim_again(app).job_id == job_id
         # A second binding (a sender whose lease lapsed) changes nothing: the first job stays.
@@ -130,7 +131,7 @@ def test_a_failed_intent_ends_as_a_failed_job_under_its_own_id_and_is_delivered(
         assert record.job_id == intent.intent_id
         assert record.status == JobStatus.FAILED and record.error == "Pi said no"
         assert intent.state == FAILED and intents.pending_count() == 0
-        found = intents.find(ACCOUNT_ID, intent.intent_id)
+        found = find_job(ACCOUNT_ID, intent.intent_id)
         assert found.status == JobStatus.FAILED
         ledger = get_ledger()
         assert not any(intent.intent_id in "|".join(pair) for pair in ledger.inflight())
@@ -173,19 +174,10 @@ def test_a_retry_attaches_its_subscribers_to_the_intent_then_to_its_job(app):
         sealed = intents.accept(intent, KEY)
         early = Subscriber("webhook", "https://receiver.example/early")
         intents.attach(ACCOUNT_ID, intent.intent_id, [early])
-        loaded, _ = intents.load(ACCOUNT_ID, intent.intent_id)
-        record = intents.bind(loaded, sealed, str(uuid.uuid4()), time.monotonic() + 5)
+        # The sender's copy of the intent predates the retry: the binding reads what is stored.
+        record = intents.bind(intent, sealed, str(uuid.uuid4()), time.monotonic() + 5)
         late = Subscriber("webhook", "https://receiver.example/late")
         intents.attach(ACCOUNT_ID, intent.intent_id, [late])
         subs = app.extensions["subscriptions"]
         assert subs.get(ACCOUNT_ID, record.job_id, early.id) == early
         assert subs.get(ACCOUNT_ID, record.job_id, late.id) == late
-
-
-def test_resolve_waits_for_a_binding_until_its_deadline(app):
-    with app.app_context():
-        intents = get_intents()
-        intent = _intent(app)
-        intents.accept(intent, KEY)
-        record = intents.resolve(ACCOUNT_ID, intent.intent_id, deadline=time.monotonic() + 0.3)
-        assert record.job_id == intent.intent_id and record.status == JobStatus.QUEUED

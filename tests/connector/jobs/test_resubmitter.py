@@ -6,6 +6,7 @@ import time
 
 from connector.auth import Account, account_id_for
 from connector.jobs.intents import get_intents
+from connector.jobs.queued_jobs import find_job
 from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.submission import submit_job
 from connector.ledger import is_queued_id
@@ -42,7 +43,7 @@ def test_an_intent_is_taken_over_only_once_its_lease_lapsed(sim_app, pisim, redi
         assert intents.pending_count() == 0
         redis_client.zadd(intents.leases_key(), {member: time.time() - 1})
         assert resubmitter.run_until_idle() == 1  # taken, found bound, nothing sent
-        record = intents.find(ACCOUNT.account_id, queued.record.job_id)
+        record = find_job(ACCOUNT.account_id, queued.record.job_id)
         assert not is_queued_id(record.job_id)
     assert pisim.count(CREATE) == 1
 
@@ -66,7 +67,7 @@ def test_a_lapsed_intent_whose_sender_died_is_submitted_by_the_worker(sim_app, p
         member = f"{ACCOUNT.account_id}|{queued.record.job_id}"
         intents.redis.zadd(intents.leases_key(), {member: time.time() - 1})
         assert Resubmitter(sim_app).run_until_idle() == 1
-        record = intents.find(ACCOUNT.account_id, queued.record.job_id)
+        record = find_job(ACCOUNT.account_id, queued.record.job_id)
     [job] = pisim.jobs()
     assert record.job_id == job["id"]
     assert pisim.count(CREATE) == 1
