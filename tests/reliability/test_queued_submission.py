@@ -10,7 +10,9 @@ job and exactly one push or callback.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -173,3 +175,32 @@ def test_redis_down_when_a_request_would_be_queued_is_a_503_with_nothing_half_wr
         stack.stop()
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.mark.timeout(120)
+def test_a_graceful_restart_lets_a_queued_create_finish_instead_of_sending_it_again(
+    redis_url, pisim
+):
+    # A lease longer than the wait below: only the stopping process itself can bind the job.
+    stack = LiveStack(redis_url, pisim.base_url, {**ENV, "CONNECTOR_SUBMIT_LEASE_SECONDS": "60"})
+    stack.start()
+    try:
+        pisim.configure(create_seconds=5)  # Pi writes the job, then answers 5 s later
+        body = {"url": f"https://queued-graceful-{uuid.uuid4().hex[:6]}.example"}
+        answer = stack.post("/manychat/v1/brands/extract", json=body, headers=AUTH).json()
+        assert answer["status"] == "queued" and is_queued_id(answer["job_id"])
+        # gunicorn's HUP: new workers start, the old ones stop gracefully (as in a deploy).
+        os.kill(stack.web.pid, signal.SIGHUP)
+        conn = redis.Redis.from_url(redis_url)
+        _wait(
+            lambda: conn.zcard("pic:intents:leases") == 0,
+            30,
+            "the stopping worker did not finish its create\n" + stack.logs()[-3000:],
+        )
+        [job] = pisim.jobs()
+        later = stack.get(f"/manychat/v1/jobs/{answer['job_id']}", headers=AUTH).json()
+        assert later["job_id"] == job["id"]
+        assert pisim.count(BRAND_CREATE) == 1
+    finally:
+        pisim.configure(create_seconds=0)
+        stack.stop()
