@@ -11,6 +11,7 @@ submission that cannot succeed ends as a failed job under the intent's own id.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from connector.jobs.completion import fail_record
 from connector.jobs.idempotency import Claim
 from connector.ledger import QUEUED_ID_PREFIX, JobRecord, JobStatus
 from connector.runtime.secrets import remember_encrypted_field
+
+log = logging.getLogger(__name__)
 
 PENDING, BOUND, FAILED = "pending", "bound", "failed"
 LEASE_MARGIN = 5.0  # a create ends this long before its lease lapses (clocks, GC pauses)
@@ -358,7 +361,7 @@ class Intents:
     def _settled_record(self, intent: Intent, job_id: str | None, fallback: JobRecord):
         if job_id and job_id != fallback.job_id:
             # Only a lease that lapsed under a live sender gets here: Pi has two jobs.
-            current_app.logger.warning(
+            log.warning(
                 "intent %s was bound to %s by another process; job %s is an orphan",
                 intent.intent_id,
                 job_id,
