@@ -119,7 +119,7 @@ def submit_in_budget(
     )
     try:
         # Durable before Pi hears of it: a crash from here on is taken over, never lost.
-        sealed = intents.accept(intent, account.api_key)
+        sealed = intents.accept(intent, account.api_key, deadline)
     except BaseException:
         with contextlib.suppress(redis.RedisError):
             intents.idem.release(claim)

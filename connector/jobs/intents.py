@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 PENDING, BOUND, FAILED = "pending", "bound", "failed"
 LEASE_MARGIN = 5.0  # a create ends this long before its lease lapses (clocks, GC pauses)
 
-# Turn our pending claim into "intent <id>" and write the intent with its lease, atomically:
-# a claim that lapsed or was taken meanwhile writes nothing.
+# Turn our pending claim into "intent <id>" and write the intent with its lease, atomically.
+# A claim another request holds now writes nothing; one that vanished (lapsed, or lost in a
+# failover) is simply taken again: nothing was sent to Pi yet.
 _ACCEPT_LUA = """
 local v = redis.call('GET', KEYS[1])
-if not v or cjson.decode(v).t ~= ARGV[1] then return 0 end
+if v and cjson.decode(v).t ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 local fields = {}
 local nsec = tonumber(ARGV[7])
@@ -133,10 +134,11 @@ class Intents:
 
     # -- accept -------------------------------------------------------------------------------
 
-    def accept(self, intent: Intent, api_key: str) -> str:
+    def accept(self, intent: Intent, api_key: str, deadline: float | None = None) -> str:
         """Make the intent durable and point the request's claim at it; return the sealed key.
 
-        Nothing is written when it fails (Redis away, or the claim lapsed meanwhile).
+        Nothing is written when it fails (Redis away, or another request holds the claim now).
+        A Redis outage is waited out until `deadline`: writing again is harmless (same values).
         """
         key = self.key(intent.account_id, intent.intent_id)
         claim = intent.claim
@@ -181,7 +183,19 @@ class Intents:
             *[f"{key}\x1f{name}" for name in secret_fields],
             *[item for pair in fields.items() for item in pair],
         ]
-        if not self._accept(keys=[claim.redis_key, key, self.leases_key(), index], args=args):
+        keys = [claim.redis_key, key, self.leases_key(), index]
+        pause = 0.1
+        while True:
+            try:
+                accepted = self._accept(keys=keys, args=args)
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A failover or restart: the claim may be kept or lost; both are handled above.
+                if deadline is None or time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+        if not accepted:
             raise ServiceUnavailable(
                 "an identical request is still being submitted; retry in a moment",
                 code="duplicate_in_progress",
@@ -314,11 +328,14 @@ class Intents:
                 with self.redis.pipeline() as pipe:
                     pipe.watch(key)
                     raw = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
-                    if raw.get("state") != PENDING:
+                    if raw.get("state") in (BOUND, FAILED):
                         pipe.reset()
                         return self._settled_record(intent, raw.get("job_id"), record)
-                    # As stored now: a retry of the request may have added subscribers.
-                    intent.subscribers = self._subscribers(raw)
+                    if raw.get("state") == PENDING:
+                        # As stored now: a retry of the request may have added subscribers.
+                        intent.subscribers = self._subscribers(raw)
+                    # Else the intent was lost in a failover: Pi holds the job, so record it
+                    # from what this process knows rather than orphan it.
                     pipe.multi()
                     extra = {"idem": intent.claim.redis_key}
                     if not failing:

@@ -79,7 +79,7 @@ def test_redis_down_when_the_intent_is_written_is_a_503_with_nothing_sent_or_kep
 ):
     from connector.jobs.intents import Intents
 
-    def refuse(self, intent, api_key):
+    def refuse(self, intent, api_key, deadline=None):
         raise redis.ConnectionError("Redis went away")
 
     monkeypatch.setattr(Intents, "accept", refuse)

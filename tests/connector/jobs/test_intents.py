@@ -83,15 +83,40 @@ def test_an_accepted_intent_is_leased_sealed_and_found_by_a_retry_of_the_request
     assert KEY.encode() not in dump and b"mc-secret" not in dump
 
 
-def test_an_intent_whose_claim_was_lost_writes_nothing(app, redis_client):
+def test_an_intent_whose_claim_another_request_holds_now_writes_nothing(app, redis_client):
     with app.app_context():
         intents = get_intents()
         intent = _intent(app)
         intents.idem.release(intent.claim)
+        assert _claim_again(app).outcome == "claimed"  # another request has it now
         with pytest.raises(ServiceUnavailable):
             intents.accept(intent, KEY)
         assert intents.load(ACCOUNT_ID, intent.intent_id) is None
         assert intents.pending_count() == 0
+
+
+def test_a_claim_lost_in_a_failover_is_taken_again_and_a_blip_is_waited_out(
+    app, redis_client, monkeypatch
+):
+    import redis
+
+    with app.app_context():
+        intents = get_intents()
+        intent = _intent(app)
+        redis_client.delete(intent.claim.redis_key)  # the new primary never got the claim
+        real = intents._accept
+        calls = {"n": 0}
+
+        def flaky(**kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise redis.ConnectionError("primary went away")
+            return real(**kwargs)
+
+        monkeypatch.setattr(intents, "_accept", flaky)
+        intents.accept(intent, KEY, time.monotonic() + 5)
+        assert calls["n"] == 2
+        assert _claim_again(app).intent_id == intent.intent_id
 
 
 def test_binding_records_the_job_once_and_the_queued_id_resolves_to_it(app, redis_client):
