@@ -17,7 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.reliability.test_redis_crash import LOAD_SECONDS, RATE, run_crashes  # noqa: E402
+from tests.reliability.test_redis_crash import (  # noqa: E402
+    LOAD_SECONDS,
+    RATE,
+    _diagnose,
+    run_crashes,
+)
 from tests.support.fake_manychat import FakeManyChat  # noqa: E402
 from tests.support.mixed_load import MixedLoad, fault_env, outage_windows  # noqa: E402
 from tests.support.pisim import DEFAULT_ARGS, start_simulator  # noqa: E402
@@ -38,7 +43,9 @@ def one_run(fsync: str, simulator) -> dict[str, object]:
         stack.start()
         with MixedLoad(stack.base_url, KEY, receiver.url, rate=RATE) as load:
             outages = run_crashes(stack, server, load)
-        missing = load.wait_delivered(fake, receiver, timeout=60)
+        missing = load.wait_delivered(fake, receiver, timeout=90)  # as the test waits
+        if missing:
+            print(_diagnose(stack, server, missing, outages))
         time.sleep(3)
         tally = load.tally(fake, receiver, simulator.simulator.jobs())
     finally:

@@ -22,11 +22,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.shopify_app.conftest import stack_env  # noqa: E402
+from tests.shopify_app.fake_shopify import FakeShopify  # noqa: E402
+from tests.shopify_app.helpers import signed_query, webhook_body, webhook_headers  # noqa: E402
 from tests.support.fake_manychat import FakeManyChat  # noqa: E402
 from tests.support.faults import descendants  # noqa: E402
 from tests.support.mixed_load import API, MANYCHAT, ZAPIER, MixedLoad, fault_env  # noqa: E402
@@ -130,6 +135,77 @@ def poll_waits(stack: LiveStack, load: MixedLoad, stop: threading.Event, rate: f
             session.get(f"{stack.base_url}/manychat/v1/jobs/{job_id}", headers=headers, timeout=20)
 
 
+class ShopifyLoad:
+    """Install a new shop, then move an installed shop's primary domain, every `every` s."""
+
+    def __init__(self, stack: LiveStack, fake: FakeShopify, redis_url: str, every: float):
+        self.stack, self.fake, self.every = stack, fake, every
+        self.redis_url = redis_url
+        self.installed: list[str] = []
+        self.failed: list[str] = []
+        self.updates = 0
+        self.run = f"{random.randrange(16**6):06x}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _install(self, session: requests.Session, n: int) -> None:
+        shop = f"soak-{self.run}-{n}.myshopify.com"
+        self.fake.add_shop(shop, primary_url=f"https://www.soak{n}-{self.run}.example")
+        base = self.stack.base_url
+        answer = session.get(f"{base}/shopify/install?shop={shop}", allow_redirects=False)
+        state = parse_qs(urlsplit(answer.headers["Location"]).query)["state"][0]
+        query = signed_query({"code": self.fake.issue_code(shop), "shop": shop, "state": state})
+        answer = session.get(f"{base}/shopify/callback", params=query, allow_redirects=False)
+        (self.installed if answer.status_code == 302 else self.failed).append(shop)
+
+    def _move_domain(self, session: requests.Session, n: int) -> None:
+        shop = random.choice(self.installed)
+        domain = f"www.moved{n}-{self.run}.example"
+        self.fake.set_primary_domain(shop, f"https://{domain}")
+        body = webhook_body("shop/update", shop, domain=domain)
+        headers = webhook_headers(body, "shop/update", shop)
+        session.post(f"{self.stack.base_url}/shopify/webhooks", data=body, headers=headers)
+        self.updates += 1
+
+    def _loop(self) -> None:
+        n = 0
+        while not self._stop.wait(self.every):
+            n += 1
+            # A fresh connection each time: one idle for `every` s (5 s = gunicorn's keepalive)
+            # was closed by the server just as the next install went out on it.
+            session = requests.Session()
+            try:
+                self._install(session, n)
+                if len(self.installed) > 1:
+                    self._move_domain(session, n)
+            except (requests.RequestException, KeyError) as exc:
+                self.failed.append(f"{n}: {type(exc).__name__}")
+            finally:
+                session.close()
+
+    def start(self) -> ShopifyLoad:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def with_brand(self, timeout: float = 60.0) -> int:
+        """Wait until every installed shop has a `brand_id`; return how many have one."""
+        client = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout
+        while True:
+            done = sum(
+                bool(client.hget(f"pic:shop:{{{shop}}}:config", "brand_id"))
+                for shop in self.installed
+            )
+            if done == len(self.installed) or time.monotonic() > deadline:
+                client.close()
+                return done
+            time.sleep(1.0)
+
+
 def report(sampler: Sampler, warmup: float, load: MixedLoad, minutes: float) -> None:
     """Print `name: value` lines: load figures, then growth per series."""
     subs = load.snapshot()
@@ -141,9 +217,13 @@ def report(sampler: Sampler, warmup: float, load: MixedLoad, minutes: float) -> 
     for name in sorted(sampler.series):
         start, per_hour, percent = sampler.series[name].growth(warmup)
         last = sampler.series[name].points[-1][1]
+        # Quartiles after warm-up tell a pool filling up (steps that stop) from a leak (a ramp).
+        kept = [v for t, v in sampler.series[name].points if t >= warmup]
+        quarters = [kept[min(len(kept) - 1, len(kept) * q // 4)] for q in range(5)] if kept else []
         print(
             f"{name}: after_warmup={start:.1f} last={last:.1f} "
-            f"growth_per_hour={per_hour:+.1f} growth_over_run={percent:+.2f}%"
+            f"growth_per_hour={per_hour:+.1f} growth_over_run={percent:+.2f}% "
+            f"quartiles={'/'.join(f'{v:.0f}' for v in quarters)}"
         )
     memory = sampler.series["redis.used_memory_mb"].points
     if acknowledged and len(memory) > 1:
@@ -159,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="submissions per second")
     parser.add_argument("--wait-rate", type=float, default=5.0, help="job GETs per second")
     parser.add_argument("--sample-seconds", type=float, default=15.0)
+    parser.add_argument("--install-seconds", type=float, default=5.0, help="between installs")
     args = parser.parse_args(argv)
     warmup = 60 * (args.warmup_minutes if args.warmup_minutes is not None else args.minutes / 5)
 
@@ -166,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     simulator = start_simulator("--long-poll", "wake", "--job-seconds", "1")
     fake, receiver, failing = FakeManyChat().start(), Receiver().start(), Receiver().start()
     failing.answers = [(500, {})] * 10_000_000  # every delivery to it fails, then gives up
-    stack = LiveStack(redis_server.url, simulator.base_url, fault_env(fake.url))
+    shopify = FakeShopify().start()
+    env = fault_env(fake.url, **stack_env(shopify))
+    stack = LiveStack(redis_server.url, simulator.base_url, env)
     stop = threading.Event()
     try:
         stack.start()
@@ -181,17 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         sampler = Sampler(stack, redis_server, simulator.pid, args.sample_seconds).start()
         waits = threading.Thread(target=poll_waits, args=(stack, load, stop, args.wait_rate))
+        shops = ShopifyLoad(stack, shopify, redis_server.url, args.install_seconds)
         with load:
             waits.start()
+            shops.start()
             time.sleep(args.minutes * 60)
             stop.set()
+            shops.stop()
         waits.join()
         sampler.stop()
         report(sampler, warmup, load, args.minutes)
+        print(f"shopify_installs: {len(shops.installed)}")
+        print(f"shopify_install_failures: {len(shops.failed)} {shops.failed[:5]}")
+        print(f"shopify_installs_with_brand_id: {shops.with_brand()}")
+        print(f"shopify_domain_moves: {shops.updates}")
     finally:
         stop.set()
         stack.stop()
-        for server in (fake, receiver, failing):
+        for server in (fake, receiver, failing, shopify):
             server.stop()
         simulator.stop()
         redis_server.stop()

@@ -84,6 +84,9 @@ class Settings:
     # Separate lanes: Shopify installs wait on Pi for minutes and must never hold up a delivery.
     delivery_threads: int = _setting("CONNECTOR_DELIVERY_THREADS", 8, minimum=1)
     shopify_threads: int = _setting("CONNECTOR_SHOPIFY_THREADS", 4, minimum=1)
+    # A worker makes each delivery's first attempt on threads of its own the moment the job
+    # ends (0: queue every attempt on RQ instead).
+    first_attempt_threads: int = _setting("CONNECTOR_FIRST_ATTEMPT_THREADS", 16)
     tracker_capacity: int = _setting("CONNECTOR_TRACKER_CAPACITY", 1000, minimum=1)
     tracker_lease_seconds: float = _setting("CONNECTOR_TRACKER_LEASE_SECONDS", 30.0)
     # Pi's own bounds for timeout_seconds on a long-poll.

@@ -1,9 +1,9 @@
 """The worker process: the tracker plus RQ workers on threads, all inside the Flask app.
 
-One process follows every in-flight job (connector.jobs.tracker) and runs the queued tasks —
-deliveries and Shopify installs — on a few RQ workers that are threads, not forked
-work-horses: those tasks wait on sockets, so threads share the process's capacity and a
-delivery starts within milliseconds of a job's end instead of after a fork.
+One process follows every in-flight job (connector.jobs.tracker), makes each delivery's first
+attempt the moment a job ends (connector.delivery.first_attempts), and runs the queued tasks —
+delivery retries and Shopify installs — on a few RQ workers that are threads, not forked
+work-horses: those tasks wait on sockets, so threads share the process's capacity.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from flask import Flask
 from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import StopRequested
+from rq.intermediate_queue import IntermediateQueue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
@@ -28,6 +29,7 @@ from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
+from connector.delivery.first_attempts import FirstAttempts
 from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
@@ -45,10 +47,23 @@ STOP_GRACE = 25.0
 THREAD_DEQUEUE_SECONDS = 1  # how long an idle RQ thread blocks on its queues per read
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # RQ holds its registry-cleaning lock for 15 min; a worker or Redis dying mid-clean left it
-# set, and no abandoned task was retried for that long. Cleaning takes milliseconds.
-CLEAN_LOCK_SECONDS = 60
+# set, and no abandoned task was retried for that long (at 60 s, a Redis crash mid-clean still
+# held up a stranded delivery for over a minute). Cleaning takes milliseconds.
+CLEAN_LOCK_SECONDS = 10
+# A task popped into RQ's intermediate list that has not started after this long was popped
+# by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
+# waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
+STRANDED_SECONDS = 15
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
+
+
+class StrandedTasks(IntermediateQueue):
+    """RQ's intermediate list of a queue, with a popped task called stranded sooner."""
+
+    def should_be_cleaned_up(self, job_id: str) -> bool:  # noqa: D401 - RQ's hook
+        first_seen = self.get_first_seen(job_id)
+        return first_seen is not None and (now() - first_seen).total_seconds() > STRANDED_SECONDS
 
 
 def _with_app(base: type[Worker]) -> type[Worker]:
@@ -80,7 +95,9 @@ def _with_app(base: type[Worker]) -> type[Worker]:
                 try:
                     clean_registries(queue, self._exc_handlers)
                     worker_registration.clean_worker_registry(queue)
-                    queue.intermediate_queue.cleanup(self, queue)
+                    # A stranded task with retries left goes back on its queue (RQ's own
+                    # rule); deliveries and Shopify tasks are queued with retries.
+                    StrandedTasks(queue.key, queue.connection).cleanup(self, queue)
                 finally:
                     with contextlib.suppress(redis.RedisError):
                         queue.release_maintenance_lock()
@@ -223,6 +240,13 @@ class WorkerProcess:
         self.tracker = Tracker.from_settings(app)
         # Queued requests whose web process died before Pi confirmed their create.
         self.resubmitter = Resubmitter(app)
+        # A delivery's first attempt runs here the moment the tracker stores the job's end:
+        # cheaper and sooner than a trip through RQ (retries still take that trip).
+        self.first_attempts: FirstAttempts | None = None
+        if self.settings.first_attempt_threads > 0:
+            threads = self.settings.first_attempt_threads
+            self.first_attempts = FirstAttempts(app, threads=threads)
+            self.first_attempts.init_app(app)
         self.stopping = threading.Event()
         self.workers: list[Worker] = []
         self._lock = threading.Lock()
@@ -314,15 +338,20 @@ class WorkerProcess:
         counts as abandoned (deliveries and Shopify tasks are retried and safe to repeat).
         """
         self.stopping.set()
-        released = self.tracker.stop()
         deadline = time.monotonic() + grace
+        released = self.tracker.stop()
         with self._lock:
             workers = list(self.workers)
         for worker in workers:
             worker._stop_requested = True  # seen between tasks and before every queue read
+        if self.first_attempts is not None:
+            # Attempts under way finish (their jobs are still in flight until they do).
+            self.first_attempts.close()
+            while self.first_attempts.pending and time.monotonic() < deadline:
+                time.sleep(0.05)
         # A create in flight finishes (or times out) within its lease; one cut short is taken
         # over by another worker when the lease lapses.
-        self.resubmitter.stop(grace)
+        self.resubmitter.stop(max(0.0, deadline - time.monotonic()))
         for thread in self._rq_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         cut_short = sum(thread.is_alive() for thread in self._rq_threads)

@@ -119,22 +119,27 @@ def enqueue_delivery(
 
 
 def fan_out(record: JobRecord, *, recover: bool = False) -> int:
-    """Queue every delivery a finished job owes, each exactly once; return how many were new.
+    """Start every delivery a finished job owes, each exactly once; return how many were new.
 
+    In a worker process with first attempts (`FirstAttempts`), each new delivery's first
+    attempt runs right away on that process's threads and this returns once those attempts
+    ended (a retry, or what they could not take, goes to RQ); elsewhere each is queued on RQ.
     With `recover` (a crash cut an earlier fan-out short), a delivery marked queued that never
     reached its queue and never ran is queued now.
     """
     if not record.is_terminal:
         return 0
     subs = current_app.extensions["subscriptions"]
-    count = 0
-    for ref in subs.targets(record):
-        if subs.mark_queued(record.account_id, record.job_id, ref) or (
-            recover and _never_queued(record, ref)
-        ):
-            enqueue_delivery(record.account_id, record.job_id, ref)
-            count += 1
-    return count
+    refs = subs.targets(record)
+    firsts = subs.mark_queued_all(record.account_id, record.job_id, refs)
+    new = [ref for ref, first in zip(refs, firsts, strict=True) if first]
+    if recover:
+        new += [r for r, f in zip(refs, firsts, strict=True) if not f and _never_queued(record, r)]
+    first_attempts = current_app.extensions.get("first_attempts")
+    left = new if recover or first_attempts is None else first_attempts.run(record, new)
+    for ref in left:
+        enqueue_delivery(record.account_id, record.job_id, ref)
+    return len(new)
 
 
 class Redelivery(StrEnum):
@@ -185,7 +190,29 @@ def deliver(
         get_delivery_log().clear_busy(account_id, job_id, ref_text)
         metrics.record_delivery("unknown", SKIPPED)
         return "already-done"
-    record = ledger.get(account_id, job_id)
+    return _deliver_to(ledger, ledger.get(account_id, job_id), account_id, job_id, ref, attempt)
+
+
+def attempt_first(record: JobRecord, ref: DeliveryRef) -> str:
+    """Make a new delivery's first attempt in this process, with the ended job's record at hand.
+
+    What the RQ task reads first is known here: the delivery was marked queued a moment ago
+    (so it has no state yet) and the record is the one just stored.
+    """
+    get_delivery_log().mark_busy(record.account_id, record.job_id, str(ref), BUSY_SLACK)
+    return _deliver_to(get_ledger(), record, record.account_id, record.job_id, ref, 1)
+
+
+def _deliver_to(
+    ledger: Ledger,
+    record: JobRecord | None,
+    account_id: str,
+    job_id: str,
+    ref: DeliveryRef,
+    attempt: int,
+) -> str:
+    """Attempt one delivery of a job's record (None: the job is gone) and count the outcome."""
+    ref_text = str(ref)
     target = _load_target(account_id, job_id, ref)
     if record is None or target is None:
         kind = target.kind if target else "unknown"
@@ -271,7 +298,7 @@ def _attempt(
     if delay is not None:
         enqueue_delivery(account_id, job_id, ref, attempt + 1, delay)
     else:
-        if ref.subscriber_id is not None and final in (DELIVERED, GONE):
+        if ref.subscriber_id is not None and target.secret and final in (DELIVERED, GONE):
             # Delivered or refused for good: the subscriber's secret is no longer needed. A
             # failed delivery keeps it, so an operator can redeliver once the cause is fixed.
             subs = current_app.extensions["subscriptions"]

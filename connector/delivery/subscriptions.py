@@ -110,11 +110,13 @@ class Subscriptions:
 
     def get(self, account_id: str, job_id: str, sub_id: str) -> Subscriber | None:
         """Return a job's subscriber with its secret decrypted, or None."""
-        raw = self.redis.hget(self._subs_key(account_id, job_id), sub_id)
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for both
+        pipe.hget(self._subs_key(account_id, job_id), sub_id)
+        pipe.hget(self._secret_key(account_id, job_id), sub_id)
+        raw, token = pipe.execute()
         if raw is None:
             return None
         data = json.loads(raw)
-        token = self.redis.hget(self._secret_key(account_id, job_id), sub_id)
         secret = self.box.decrypt(token) if token else None
         return Subscriber(data["kind"], data.get("target"), data.get("data") or {}, secret)
 
@@ -124,22 +126,32 @@ class Subscriptions:
 
     def targets(self, record: JobRecord) -> list[DeliveryRef]:
         """Return the deliveries a terminal job owes: its subscribers and matching hooks."""
-        refs = [
-            DeliveryRef.to_subscriber(s.decode())
-            for s in self.redis.hkeys(self._subs_key(record.account_id, record.job_id))
-        ]
-        for hook in self.list_hooks(record.account_id):
+        pipe = self.redis.pipeline(transaction=False)  # one round trip at each job's end
+        pipe.hkeys(self._subs_key(record.account_id, record.job_id))
+        pipe.hgetall(self._hooks_key(record.account_id))
+        sub_ids, hooks = pipe.execute()
+        refs = [DeliveryRef.to_subscriber(s.decode()) for s in sub_ids]
+        for hook in self._hooks(record.account_id, hooks):
             if hook.event in record.events:
                 refs.append(DeliveryRef.to_hook(hook.id, hook.event))
         return refs
 
     def mark_queued(self, account_id: str, job_id: str, ref: DeliveryRef) -> bool:
         """Return True exactly once per (job, delivery): the caller that should enqueue it."""
+        return self.mark_queued_all(account_id, job_id, [ref])[0]
+
+    def mark_queued_all(self, account_id: str, job_id: str, refs: list[DeliveryRef]) -> list[bool]:
+        """Mark each delivery queued in one round trip; True for each this call marked first."""
+        if not refs:
+            return []
         key = self._queued_key(account_id, job_id)
-        first = bool(self.redis.hsetnx(key, str(ref), repr(time.time())))
-        if first:
-            self.redis.expire(key, self.ledger.retention)
-        return first
+        pipe = self.redis.pipeline(transaction=False)
+        now = repr(time.time())
+        for ref in refs:
+            pipe.hsetnx(key, str(ref), now)
+        # Renewing the expiry is harmless: the markers live as long as the job's record.
+        pipe.expire(key, self.ledger.retention)
+        return [bool(first) for first in pipe.execute()[:-1]]
 
     # Account hooks
     def _hooks_key(self, account_id: str) -> str:
@@ -166,9 +178,14 @@ class Subscriptions:
 
     def list_hooks(self, account_id: str) -> list[Hook]:
         """Return the account's hooks."""
+        return self._hooks(account_id, self.redis.hgetall(self._hooks_key(account_id)))
+
+    @staticmethod
+    def _hooks(account_id: str, raw: dict[bytes, bytes]) -> list[Hook]:
+        """Return the hooks of an account's stored hash."""
         hooks = []
-        for hook_id, raw in self.redis.hgetall(self._hooks_key(account_id)).items():
-            d = json.loads(raw)
+        for hook_id, value in raw.items():
+            d = json.loads(value)
             hooks.append(
                 Hook(
                     hook_id.decode(),

@@ -67,12 +67,14 @@ def fail_record(record: JobRecord, message: str) -> JobRecord:
 def _finish(record: JobRecord) -> JobRecord:
     """Store the end once; the call that made the transition counts it and fans out."""
     ledger = get_ledger()
-    if ledger.finish(record, leave_inflight=False):
-        metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
-        if _fan_out_replicated(record):
-            # Only now: a crash before this leaves the job in flight, and a tracker settles it.
-            ledger.leave_inflight(record)
-    return ledger.get(record.account_id, record.job_id) or record
+    if not ledger.finish(record, leave_inflight=False):
+        # Another caller stored the end first: theirs is the result.
+        return ledger.get(record.account_id, record.job_id) or record
+    metrics.record_finished(record.kind, record.status, record.created_at, record.finished_at)
+    if _fan_out_replicated(record):
+        # Only now: a crash before this leaves the job in flight, and a tracker settles it.
+        ledger.leave_inflight(record)
+    return record  # what was just stored: reading it back would cost a round trip per job
 
 
 def _fan_out_replicated(record: JobRecord) -> bool:
@@ -87,12 +89,16 @@ def _fan_out_replicated(record: JobRecord) -> bool:
     witness = ledger.job_key(record.account_id, record.job_id)
     give_up = time.monotonic() + FAN_OUT_CONFIRM_SECONDS
     delay = 0.1
+    retrying = False
     while True:
         try:
-            fan_out(record)
+            # A retry recovers: Redis may have kept a delivery's "queued" mark but not the
+            # enqueue that followed it (SIGKILL between the two, even with AOF `always`).
+            fan_out(record, recover=retrying)
             ledger.store.confirm_replicated(witness)
             return True
         except redis.RedisError as exc:
+            retrying = True
             if time.monotonic() + delay > give_up:
                 # The tracker's in-flight set or RQ's retries cover what is left (RELIABILITY.md).
                 log.warning(

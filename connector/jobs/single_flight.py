@@ -44,6 +44,13 @@ redis.call('SET', KEYS[1], 'cool:' .. ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
+# Keep holding a lease for another term, if it is still ours.
+_EXTEND_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
 
 class Flights:
     """Hand out per-job poll leases and wake local waiters when a job ends."""
@@ -54,6 +61,7 @@ class Flights:
         self.channel = channel
         self._lead = self.redis.register_script(_LEAD_LUA)
         self._release = self.redis.register_script(_RELEASE_LUA)
+        self._extend = self.redis.register_script(_EXTEND_LUA)
         self._lock = threading.Lock()
         self._waiters: dict[str, set[threading.Event]] = {}
         self._listener: threading.Thread | None = None
@@ -77,6 +85,16 @@ class Flights:
         with self._lock:
             self._held[(account_id, job_id)] = token
         return token
+
+    def extend(self, account_id: str, job_id: str, token: str, seconds: float) -> bool:
+        """Hold our lease for `seconds` more; False when it lapsed (another may hold it now)."""
+        ms = max(1, int(seconds * 1000))
+        if self._extend(keys=[self.lease_key(account_id, job_id)], args=[token, ms]):
+            return True
+        with self._lock:
+            if self._held.get((account_id, job_id)) == token:
+                del self._held[(account_id, job_id)]
+        return False
 
     def release(
         self, account_id: str, job_id: str, token: str, *, cooldown: float = COOLDOWN_SECONDS

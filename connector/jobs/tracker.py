@@ -26,7 +26,7 @@ from flask import Flask, current_app
 
 from connector.config import get_settings
 from connector.jobs.completion import settle_ended
-from connector.jobs.waiting import LEASE_MARGIN, wait_in_worker
+from connector.jobs.waiting import LEASE_MARGIN, load_followed, wait_in_worker
 from connector.ledger import JobRecord, Ledger
 from connector.runtime.logs import bound_request_id
 
@@ -160,13 +160,15 @@ class Tracker:
 
     # -- loops --------------------------------------------------------------------------------
 
-    def claim_once(self, *, fair: bool = True) -> list[str]:
+    def claim_once(self, *, fair: bool = True, share: int | None = None) -> list[str]:
         """Claim lapsed or unleased in-flight jobs up to this tracker's share; follow them."""
+        if fair and share is None:
+            share = self._share()
         # Held throughout, so a stop never misses a job claimed a moment before it.
         with self._lock:
             free = self.capacity - len(self._owned)
             if fair:
-                free = min(free, self._share() - len(self._owned))
+                free = min(free, share - len(self._owned))
             if free <= 0 or self._closing:
                 return []
             now = time.time()
@@ -201,11 +203,13 @@ class Tracker:
             lapse = time.time() + self.lease_seconds
             self.redis.zadd(self.leases_key, dict.fromkeys(members, lapse), xx=True)
 
-    def rebalance_once(self) -> int:
+    def rebalance_once(self, share: int | None = None) -> int:
         """Hand back what this tracker holds beyond its share; return how many it lets go."""
+        if share is None:
+            share = self._share()
         with self._lock:
             kept = [m for m in self._owned if m not in self._releasing]
-            count = excess(len(kept), self._share())
+            count = excess(len(kept), share)
             # The newest claims go: their followers have waited least on Pi so far.
             letting_go = kept[len(kept) - count :] if count else []
             self._releasing.update(letting_go)
@@ -221,14 +225,19 @@ class Tracker:
 
     def _share(self) -> int:
         """Return this tracker's even share of the in-flight jobs among the live trackers."""
-        in_flight = self.redis.zcard(self.ledger.inflight_key())
-        return fair_share(in_flight, self.ledger.live_trackers(), self.capacity)
+        # One round trip: the scan runs four times a second in every worker process.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.ledger.inflight_key())
+        pipe.zcount(self.members_key, time.time(), "+inf")  # Ledger.live_trackers
+        in_flight, trackers = pipe.execute()
+        return fair_share(int(in_flight), int(trackers), self.capacity)
 
     def _claim_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.claim_once()
-                self.rebalance_once()
+                share = self._share()  # one reading serves the claim and the rebalance
+                self.claim_once(share=share)
+                self.rebalance_once(share)
             except redis.RedisError as exc:
                 log.warning("tracker cannot claim jobs: %s", type(exc).__name__)
             self._stop.wait(self.scan_seconds)
@@ -273,7 +282,8 @@ class Tracker:
 def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
     """Follow one job to its end inside an app context; True when it needs no more following."""
     ledger: Ledger = current_app.extensions["ledger"]
-    record = ledger.get(account_id, job_id)
+    loaded = load_followed(account_id, job_id)  # the record and the key, in one round trip
+    record = loaded[0]
     if record is None:
         # Erased (e.g. a shop's redact) or expired: nothing left to follow.
         ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
@@ -283,7 +293,7 @@ def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
         # or another process is finishing it right now.
         return _settle_when_due(ledger, record, should_stop)
     with bound_request_id(record.request_id):  # log lines follow the submitting request
-        record = wait_in_worker(account_id, job_id, should_stop=should_stop)
+        record = wait_in_worker(account_id, job_id, should_stop=should_stop, loaded=loaded)
     return record.is_terminal
 
 

@@ -10,6 +10,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import redis
+
 from connector.config import get_settings
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
@@ -23,9 +25,14 @@ log = logging.getLogger(__name__)
 MIN_USEFUL_WAIT = 0.25  # below this, asking Pi again cannot change the answer in time
 LEASE_MARGIN = 5.0  # a long-poll answers within its window plus Pi's read margin
 RECHECK_SECONDS = 1.0  # a listener re-reads the ledger this often even without a notice
+# A request that only listens while a tracker follows its job re-reads the ledger this often:
+# the end arrives as a notice, so a read is only a safety net (a notice lost while the
+# listener reconnects) and a fresher status for the answer; each read is CPU on the web tier.
+LISTEN_RECHECK_SECONDS = 3.0
 # A waiter that just polled listens before it polls again: an early answer from Pi (one that
 # did not hold the long-poll) never turns into a busy loop.
 MIN_LEAD_GAP = 1.0
+LONG_POLL_SLACK = 0.05  # seconds a long-poll may outlast its term (its lease has 5 s more)
 ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before the next poll
 # How long a waiting request gives a live tracker to claim a new job before asking Pi itself
 # (trackers scan for new jobs four times a second).
@@ -48,7 +55,9 @@ def lease_span(left: float, window: float) -> float:
 
 def long_poll_seconds(left: float, window: int) -> int:
     """Return Pi's timeout_seconds for one long-poll: the time left, within 1..window."""
-    return max(1, min(int(window), int(left)))
+    # A term of `window` seconds is a few microseconds short of it by the time it is asked
+    # for: flooring that asked Pi for 19 s windows (a fourth long-poll for a 60 s job).
+    return max(1, min(int(window), int(left + LONG_POLL_SLACK)))
 
 
 def follow(
@@ -65,34 +74,48 @@ def follow(
 
     With lead_once, a waiter whose one lease term used its whole window only listens after it.
     The tracker may poll right after another waiter's term; other waiters let a term's
-    cool-down pass, so however many wait, Pi sees about one call per window.
+    cool-down pass, so however many wait, Pi sees about one call per window. The tracker
+    keeps its lease from one term to the next: one renewal instead of a release and a new
+    lead, a Redis call fewer per long-poll.
     """
     flights, ledger = get_flights(), get_ledger()
+    account_id, job_id = record.account_id, record.job_id
     next_lead = 0.0  # one lease term per second at most, whatever Pi answers
-    while not record.is_terminal and not should_stop():
-        left = remaining(deadline)
-        if left < MIN_USEFUL_WAIT:
-            break
-        now = time.monotonic()
-        token = None
-        term = lease_span(left, window)
-        if now >= next_lead:
-            token = flights.try_lead(
-                record.account_id, record.job_id, term + LEASE_MARGIN, skip_cooldown=tracker
-            )
-        if token is not None:
-            next_lead = deadline if lead_once else now + MIN_LEAD_GAP
-            try:
-                record, go_on = poll(record, now + term)
-            finally:
-                flights.release(record.account_id, record.job_id, token)
-            if not go_on:
+    token = None  # held between terms by the tracker only
+    try:
+        while not record.is_terminal and not should_stop():
+            left = remaining(deadline)
+            if left < MIN_USEFUL_WAIT:
                 break
-            continue
-        # Someone else polls Pi (or we just did): listen for the job's end instead.
-        pause = next_lead - now if now < next_lead else RECHECK_SECONDS
-        flights.wait_for_end(record.account_id, record.job_id, min(left, pause, RECHECK_SECONDS))
-        record = ledger.get(record.account_id, record.job_id) or record
+            now = time.monotonic()
+            term = lease_span(left, window)
+            if now >= next_lead:
+                if token is not None and not flights.extend(
+                    account_id, job_id, token, term + LEASE_MARGIN
+                ):
+                    token = None  # it lapsed meanwhile: lead again like anyone else
+                if token is None:
+                    token = flights.try_lead(
+                        account_id, job_id, term + LEASE_MARGIN, skip_cooldown=tracker
+                    )
+            if token is not None and now >= next_lead:
+                next_lead = deadline if lead_once else now + MIN_LEAD_GAP
+                try:
+                    record, go_on = poll(record, now + term)
+                finally:
+                    if not tracker:
+                        flights.release(account_id, job_id, token)
+                        token = None
+                if not go_on:
+                    break
+                continue
+            # Someone else polls Pi (or we just did): listen for the job's end instead.
+            pause = next_lead - now if now < next_lead else RECHECK_SECONDS
+            flights.wait_for_end(account_id, job_id, min(left, pause, RECHECK_SECONDS))
+            record = ledger.get(account_id, job_id) or record
+    finally:
+        if token is not None:
+            flights.release(account_id, job_id, token)
     return record
 
 
@@ -106,13 +129,29 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
         return record
     if is_queued_id(record.job_id):
         return record  # Pi has no job by this id yet: nothing to ask it
+    seen = [record]  # the latest state read, kept if Redis goes away mid-wait
+
+    def noted(current: JobRecord) -> bool:
+        seen[0] = current
+        return False
+
     ledger = get_ledger()
-    if ledger.live_trackers():
-        handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
-        record = listen(record, deadline=handoff, until=lambda r: _tracked(ledger, r))
-        if record.is_terminal or _tracked(ledger, record):
-            return listen(record, deadline=deadline)
-    return _lead_short(api_key, record, deadline)
+    try:
+        if ledger.live_trackers():
+            # Trackers scan for new jobs four times a second: one look after the handoff time
+            # tells whether one claimed it (a look before it would find nothing yet).
+            handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
+            record = listen(record, deadline=handoff, until=noted)
+            if record.is_terminal or _tracked(ledger, record):
+                return listen(
+                    record, deadline=deadline, until=noted, recheck=LISTEN_RECHECK_SECONDS
+                )
+        return _lead_short(api_key, record, deadline)
+    except redis.RedisError as exc:
+        # The job is stored (and replicated) before anyone waits on it, and its tracker will
+        # find it again: losing Redis now only means "not finished yet", never a 503.
+        log.warning("short wait on job %s lost Redis: %s", record.job_id, type(exc).__name__)
+        return seen[0]
 
 
 def listen(
@@ -120,14 +159,21 @@ def listen(
     *,
     deadline: float,
     until: Callable[[JobRecord], bool] = lambda _record: False,
+    recheck: float = RECHECK_SECONDS,
 ) -> JobRecord:
-    """Wait for the ledger to say the job ended (or `until` holds), without asking Pi."""
+    """Wait for the ledger to say the job ended (or `until` holds), without asking Pi.
+
+    The ledger is read again when the end is announced, else every `recheck` seconds, and
+    when the deadline comes, so the answer carries the latest status.
+    """
     flights, ledger = get_flights(), get_ledger()
     while not record.is_terminal and not until(record):
         left = remaining(deadline)
         if left < MIN_USEFUL_WAIT:
             break
-        flights.wait_for_end(record.account_id, record.job_id, min(left, RECHECK_SECONDS))
+        # Wait to the deadline rather than leave a sliver too short to wait for.
+        pause = left if left < recheck + MIN_USEFUL_WAIT else recheck
+        flights.wait_for_end(record.account_id, record.job_id, pause)
         record = ledger.get(record.account_id, record.job_id) or record
     return record
 
@@ -159,21 +205,34 @@ def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:
         client.close()
 
 
+def load_followed(account_id: str, job_id: str) -> tuple[JobRecord | None, str | None]:
+    """Return a job's record and its sealed API key, read in one round trip."""
+    ledger = get_ledger()
+    raw = ledger.redis.hgetall(ledger.job_key(account_id, job_id))
+    if not raw or b"job_id" not in raw:
+        return None, None
+    sealed = raw.get(b"api_key")
+    return JobRecord.from_hash(raw), sealed.decode() if sealed is not None else None
+
+
 def wait_in_worker(
     account_id: str,
     job_id: str,
     *,
     deadline_seconds: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    loaded: tuple[JobRecord | None, str | None] | None = None,
 ) -> JobRecord:
-    """Follow the job on Pi's long-poll until it ends or its tracking deadline passes."""
-    ledger, settings = get_ledger(), get_settings()
-    record = ledger.get(account_id, job_id)
+    """Follow the job on Pi's long-poll until it ends or its tracking deadline passes.
+
+    `loaded` is what `load_followed` returned, when the caller has just read it.
+    """
+    settings = get_settings()
+    record, sealed = loaded if loaded is not None else load_followed(account_id, job_id)
     if record is None:
         raise LookupError(f"job {job_id} is not in the ledger")
     if record.is_terminal:
         return record
-    sealed = ledger.get_field(account_id, job_id, "api_key")
     if sealed is None:
         return fail_record(record, "the connector lost the key needed to follow this job")
     api_key = get_secrets().decrypt(sealed)

@@ -19,6 +19,7 @@ from connector.runtime import metrics
 
 # Follows one piece of work from the HTTP request through the worker to the delivery.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+_CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{8,64}")  # an X-Request-Id we keep
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
@@ -170,9 +171,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = (
-            incoming if re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", incoming) else new_request_id()
-        )
+        g.request_id = incoming if _CALLER_REQUEST_ID.fullmatch(incoming) else new_request_id()
         g.request_started = time.perf_counter()
         request_id_var.set(g.request_id)
 

@@ -50,11 +50,6 @@ def run_crashes(stack: LiveStack, server: RedisServer, load: MixedLoad) -> list[
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open defect (issue 16): 0-3 of ~920 acknowledged jobs lost in 2 of 6 runs; "
-    "their delivery task is written to the AOF but never runs (see RELIABILITY.md)",
-)
 def test_acknowledged_jobs_survive_redis_sigkill_with_fsync_always(pisim):
     server = RedisServer(appendonly=True, appendfsync="always", restartable=True).start()
     fake, receiver = FakeManyChat().start(), Receiver().start()

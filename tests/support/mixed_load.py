@@ -265,16 +265,28 @@ def fault_env(manychat_url: str, **extra: str) -> dict[str, str]:
 def outage_windows(subs: list[Submission], outages: list[tuple[float, float]]) -> list[str]:
     """Describe, per outage, how many requests failed and from when to when (seconds)."""
     described = []
+    failed = [s for s in subs if not s.acknowledged]
     for down_at, up_at in outages:
-        near = [s for s in subs if not s.acknowledged and down_at - 10 <= s.started <= up_at + 10]
+        # Each failure counts for the outage whose kill is nearest to its start: windows of
+        # +-10 s around kills 8 s apart made one outage's refusals look like the other's.
+        near = [
+            s
+            for s in failed
+            if down_at - 10 <= s.started <= up_at + 10
+            and min(outages, key=lambda o: abs(s.started - o[0]))[0] == down_at
+        ]
         if not near:
             described.append(f"down {up_at - down_at:.2f}s: 0 failed")
             continue
         first = min(s.started for s in near) - down_at
+        last_start = max(s.started for s in near) - up_at
         last = max(s.ended for s in near) - up_at
+        # A request that started before the restart may fail late (its wait or its write
+        # outlived the outage); the last failing *start* is how long new requests were refused.
         described.append(
-            f"down {up_at - down_at:.2f}s: {len(near)} failed, from {first:+.2f}s after the "
-            f"kill to {last:+.2f}s after the restart"
+            f"down {up_at - down_at:.2f}s: {len(near)} failed, started from {first:+.2f}s "
+            f"after the kill to {last_start:+.2f}s after the restart, the last answered "
+            f"{last:+.2f}s after the restart"
         )
     return described
 

@@ -11,8 +11,10 @@ import contextlib
 import threading
 import time
 
+import redis
 from rq import Queue
 
+from connector.delivery import dispatch
 from connector.delivery.dispatch import fan_out, first_attempt_id
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.jobs import tracker as tracker_module
@@ -48,7 +50,7 @@ def test_an_end_keeps_the_job_in_flight_until_its_deliveries_are_queued(app, mon
     record = _submitted(app, "job-cut")
     seen = {}
 
-    def crash_after_finish(ended):
+    def crash_after_finish(ended, **_):
         ledger = get_ledger()
         seen["in_flight"] = ledger.redis.zscore(ledger.inflight_key(), f"{ACCOUNT}|job-cut")
         raise ConnectionError("Redis went away")
@@ -114,3 +116,27 @@ def test_a_settle_waits_for_a_recent_end_that_another_process_may_be_finishing(a
     assert tracker.follow_all() == 1
     assert time.monotonic() - started >= 0.5
     assert _queued_deliveries(app) == []  # the other process owns the fan-out
+
+
+def test_a_fan_out_cut_between_the_mark_and_the_enqueue_queues_the_delivery_on_retry(
+    app, monkeypatch
+):
+    # Redis SIGKILLed under AOF `always`: the "queued" mark was written, the RQ enqueue was not,
+    # and the retried fan-out trusted the mark, so the job left the in-flight set undelivered.
+    record = _submitted(app, "job-torn")
+    real_enqueue = dispatch.enqueue_delivery
+    calls = []
+
+    def enqueue_once_dead(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise redis.ConnectionError("Redis went away")
+        return real_enqueue(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch, "enqueue_delivery", enqueue_once_dead)
+    with app.app_context():
+        fail_record(record, "Pi failed it")
+        ledger = get_ledger()
+        assert ledger.redis.zscore(ledger.inflight_key(), f"{ACCOUNT}|job-torn") is None
+    [queued] = _queued_deliveries(app)
+    assert queued.args[:2] == (ACCOUNT, "job-torn")

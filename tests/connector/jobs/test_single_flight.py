@@ -137,3 +137,39 @@ def test_a_tracker_long_poll_asks_pi_for_the_time_left_within_one_window():
     assert long_poll_seconds(25.0, 20) == 20
     assert long_poll_seconds(7.9, 20) == 7
     assert long_poll_seconds(0.3, 20) == 1  # Pi's minimum
+    # A full term measured a moment after it began is still a full window (not 19 s).
+    assert long_poll_seconds(19.99997, 20) == 20
+
+
+def test_a_lease_is_extended_only_by_its_holder(app):
+    with app.app_context():
+        flights = get_flights()
+        token = flights.try_lead("acct", "job-1", 5)
+        assert flights.extend("acct", "job-1", token, 5)
+        assert not flights.extend("acct", "job-1", "someone-else", 5)
+        flights.release("acct", "job-1", token, cooldown=0)
+        assert not flights.extend("acct", "job-1", token, 5)  # lapsed: lead again instead
+
+
+def test_the_tracker_keeps_its_lease_from_one_term_to_the_next(app, monkeypatch):
+    polls: list[float] = []
+    leads: list[str] = []
+
+    def poll(record, until):
+        polls.append(until)
+        return record, True
+
+    with app.app_context():
+        get_ledger().create(_record())
+        flights = get_flights()
+        real_lead = flights.try_lead
+        monkeypatch.setattr(
+            flights, "try_lead", lambda *a, **k: leads.append(a[1]) or real_lead(*a, **k)
+        )
+        monkeypatch.setattr("connector.jobs.waiting.MIN_LEAD_GAP", 0.0)
+        follow(_record(), deadline=time.monotonic() + 1.0, window=0.3, poll=poll, tracker=True)
+        # Several terms, one lead: each further term renewed the lease it held.
+        assert len(polls) >= 3
+        assert leads == ["job-1"]
+        # Once it stopped following, the lease was handed back (a tracker may lead at once).
+        assert flights.try_lead("acct", "job-1", 5, skip_cooldown=True)

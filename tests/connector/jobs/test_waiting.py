@@ -71,3 +71,43 @@ def test_without_a_tracker_a_request_long_polls_pi(app_config, pisim):
         result = wait_short(KEY, record, deadline=time.monotonic() + 6)
     assert result.status == "completed"
     assert pisim.count(JOB_READS) == 1
+
+
+def test_a_wait_that_loses_redis_answers_with_the_job_not_an_error(app_config, pisim, monkeypatch):
+    # Redis SIGKILLed while ManyChat requests waited on jobs already stored: they answered
+    # 503 although their job was safe and later delivered. Now they answer "still running".
+    import redis
+
+    from connector.jobs.single_flight import Flights
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-redis-gone.example")
+    _announce_tracker(app, lease_job=record.job_id)
+
+    def redis_gone(self, *args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(Flights, "wait_for_end", redis_gone)
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + 3)
+    assert result.job_id == record.job_id and not result.is_terminal
+
+
+def test_a_listener_reads_the_ledger_on_the_notice_or_every_recheck_not_every_second(
+    app_config, pisim, monkeypatch
+):
+    from connector.jobs.waiting import listen
+    from connector.ledger.redis_ledger import Ledger
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-quiet.example")
+    reads = []
+    real_get = Ledger.get
+    monkeypatch.setattr(Ledger, "get", lambda self, *a: reads.append(a) or real_get(self, *a))
+    started = time.monotonic()
+    with app.app_context():
+        result = listen(record, deadline=time.monotonic() + 2.0, recheck=3.0)
+    # No notice came: one read when the deadline came, where a read a second made two.
+    assert len(reads) == 1
+    assert result.status != "completed"
+    assert time.monotonic() - started >= 1.9

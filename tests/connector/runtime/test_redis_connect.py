@@ -84,3 +84,25 @@ def test_redis_url_is_required_unless_sentinels_are_set():
     with pytest.raises(ConfigError, match="REDIS_SENTINEL_MASTER"):
         Settings.load(sentinels, environ={}).check_required()
     Settings.load({**sentinels, "REDIS_SENTINEL_MASTER": "pic"}, environ={}).check_required()
+
+
+def test_new_connections_name_the_library_without_reading_its_metadata_again(
+    redis_url, monkeypatch
+):
+    from importlib import metadata
+
+    from connector.runtime.redis_connect import identity_options
+
+    client = RedisConnector(RedisTarget.from_url(redis_url)).client(
+        socket_timeout=5, max_connections=10
+    )
+    client.ping()  # the identity was looked up (once per process) by now
+
+    def no_disk(name):
+        raise AssertionError("a new connection read the package metadata")
+
+    monkeypatch.setattr(metadata, "version", no_disk)
+    client.connection_pool.disconnect()
+    assert client.ping()  # a fresh connection (CLIENT SETINFO where Redis >= 7.2 has it)
+    kwargs = client.connection_pool.connection_kwargs
+    assert all(kwargs[name] is value for name, value in identity_options().items())

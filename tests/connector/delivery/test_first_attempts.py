@@ -1,0 +1,118 @@
+"""First attempts: a worker delivers at a job's end on its own threads, RQ keeps the rest."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+
+from connector.delivery.dispatch import delivery_state
+from connector.delivery.first_attempts import FirstAttempts
+from connector.delivery.subscriptions import DeliveryRef, Subscriber
+from connector.jobs.completion import fail_record
+from connector.ledger import JobRecord, get_ledger
+from connector.runtime.queues import DELIVER
+
+ACCOUNT = "acct-first-attempts"
+
+
+@pytest.fixture
+def first_attempts(app):
+    """Register first attempts on the app, as the worker process does."""
+    attempts = FirstAttempts(app, threads=2)
+    attempts.init_app(app)
+    yield attempts
+    attempts.close()
+
+
+def _submitted(app, job_id: str, url: str) -> JobRecord:
+    """Store an in-flight job with one webhook subscriber."""
+    with app.app_context():
+        ledger = get_ledger()
+        record = JobRecord(
+            job_id=job_id, account_id=ACCOUNT, kind="brand_extraction", input={}, origin="api"
+        )
+        pipe = ledger.redis.pipeline()
+        ledger.create(record, pipe)
+        app.extensions["subscriptions"].add(pipe, ACCOUNT, job_id, Subscriber("webhook", url))
+        pipe.execute()
+        return record
+
+
+def _queued(app) -> list:
+    return Queue(DELIVER, connection=app.extensions["store"].redis).get_jobs()
+
+
+def _in_flight(app, job_id: str) -> bool:
+    with app.app_context():
+        ledger = get_ledger()
+        return ledger.redis.zscore(ledger.inflight_key(), f"{ACCOUNT}|{job_id}") is not None
+
+
+def test_the_end_is_delivered_on_the_spot_without_a_trip_through_rq(app, first_attempts, receiver):
+    record = _submitted(app, "job-now", receiver.url + "/cb")
+    with app.app_context():
+        fail_record(record, "Pi failed it")
+        [ref] = app.extensions["subscriptions"].targets(record)
+        state = delivery_state(ACCOUNT, "job-now", ref)
+
+    # The attempt was over when the end returned: the job left the in-flight set only then.
+    assert [r.json()["type"] for r in receiver.requests] == ["job.failed"]
+    assert state["state"] == "delivered"
+    assert _queued(app) == []
+    assert not _in_flight(app, "job-now")
+    assert first_attempts.pending == 0
+
+
+def test_a_first_attempt_that_may_succeed_later_is_retried_through_rq(
+    app, first_attempts, receiver
+):
+    receiver.answers.append((503, {}))
+    record = _submitted(app, "job-retry", receiver.url + "/cb")
+    with app.app_context():
+        fail_record(record, "Pi failed it")
+        scheduled = Queue(DELIVER, connection=app.extensions["store"].redis).scheduled_job_registry
+        [retry_id] = scheduled.get_job_ids()
+        retry = Queue(DELIVER, connection=app.extensions["store"].redis).fetch_job(retry_id)
+
+    assert len(receiver.requests) == 1
+    assert retry.args == (ACCOUNT, "job-retry", "sub:" + _sub_id(receiver), 2)
+
+
+def test_a_first_attempt_that_breaks_is_queued_on_rq_instead(
+    app, first_attempts, receiver, monkeypatch
+):
+    def broken(record, ref):
+        raise ConnectionError("Redis went away mid-attempt")
+
+    monkeypatch.setattr("connector.delivery.first_attempts.attempt_first", broken)
+    record = _submitted(app, "job-broken", receiver.url + "/cb")
+    with app.app_context():
+        fail_record(record, "Pi failed it")
+
+    [queued] = _queued(app)
+    assert queued.args[:3] == (ACCOUNT, "job-broken", "sub:" + _sub_id(receiver))
+    assert not _in_flight(app, "job-broken")
+
+
+def test_a_closed_or_backed_up_pool_leaves_the_deliveries_to_rq(app, first_attempts, receiver):
+    ref = DeliveryRef.to_subscriber("s1")
+    record = _submitted(app, "job-full", receiver.url + "/cb")
+    first_attempts.backlog = 0
+    assert first_attempts.run(record, [ref]) == [ref]
+    first_attempts.backlog = 10
+    first_attempts.close()
+    assert first_attempts.run(record, [ref]) == [ref]
+    assert receiver.requests == []
+
+
+def test_without_first_attempts_every_delivery_goes_to_rq(app, receiver):
+    record = _submitted(app, "job-web", receiver.url + "/cb")
+    with app.app_context():
+        fail_record(record, "Pi failed it")
+    [queued] = _queued(app)
+    assert queued.args[:2] == (ACCOUNT, "job-web")
+    assert receiver.requests == []
+
+
+def _sub_id(receiver) -> str:
+    return Subscriber("webhook", receiver.url + "/cb").id
