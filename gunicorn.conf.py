@@ -71,3 +71,13 @@ def post_worker_init(worker):
 
     gc.collect()
     gc.freeze()
+
+
+def worker_exit(server, worker):
+    """Let the creates of requests answered `queued` finish before the process goes."""
+    try:
+        from connector.jobs.handoff import drain
+    except ImportError:  # the app never loaded
+        return
+    # Within graceful_timeout; a create cut short is taken over by a worker once its lease lapses.
+    drain(20.0)

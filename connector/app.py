@@ -15,6 +15,7 @@ from connector.delivery.webhook_secrets import WebhookSecrets
 from connector.jobs.account_limits import AccountLimits
 from connector.jobs.gauges import RedisCollector
 from connector.jobs.idempotency import Idempotency
+from connector.jobs.intents import Intents
 from connector.jobs.pi_clients import PiClients
 from connector.jobs.single_flight import Flights
 from connector.ledger import Ledger
@@ -71,12 +72,22 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
     box.init_app(app)
     ledger = Ledger(store, retention_days=settings.ledger_retention_days)
     ledger.init_app(app)
-    Idempotency(
+    idempotency = Idempotency(
         ledger,
         window=settings.idempotency_window_seconds,
         key_ttl=settings.idempotency_key_ttl_seconds,
+    )
+    idempotency.init_app(app)
+    subscriptions = Subscriptions(ledger, box)
+    subscriptions.init_app(app)
+    Intents(
+        ledger,
+        box,
+        subscriptions,
+        idempotency,
+        lease=settings.submit_lease_seconds,
+        give_up=settings.submit_give_up_seconds,
     ).init_app(app)
-    Subscriptions(ledger, box).init_app(app)
     DeliveryLog(ledger).init_app(app)
     WebhookSecrets(
         ledger, settings.webhook_secret, settings.webhook_rotation_grace_seconds

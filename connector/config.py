@@ -108,6 +108,16 @@ class Settings:
     redis_max_connections: int = _setting("CONNECTOR_REDIS_MAX_CONNECTIONS", 2000, minimum=1)
     pi_pool_size: int = _setting("CONNECTOR_PI_POOL_SIZE", 1000, minimum=1)
     pi_create_concurrency: int = _setting("CONNECTOR_PI_CREATE_CONCURRENCY", 16, minimum=1)
+    # A request whose create outlasts its budget is answered `queued`; one process at a time
+    # holds its submission this long (its create may take the lease minus 5 s) before another
+    # process may take it over.
+    submit_lease_seconds: float = _setting(
+        "CONNECTOR_SUBMIT_LEASE_SECONDS", 30.0, minimum=10, maximum=300
+    )
+    # A queued request whose create Pi has not accepted after this long ends failed.
+    submit_give_up_seconds: float = _setting(
+        "CONNECTOR_SUBMIT_GIVE_UP_SECONDS", 600.0, minimum=60, maximum=86400
+    )
     worker_metrics_port: int = _setting("CONNECTOR_WORKER_METRICS_PORT", 0, maximum=65535)
     worker_metrics_host: str = _setting("CONNECTOR_WORKER_METRICS_HOST", "127.0.0.1")
     idempotency_window_seconds: int = _setting("CONNECTOR_IDEMPOTENCY_WINDOW_SECONDS", 600)

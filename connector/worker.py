@@ -30,6 +30,7 @@ from rq.worker.base import BaseWorker
 
 from connector.config import get_settings
 from connector.delivery.first_attempts import FirstAttempts
+from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
@@ -203,8 +204,10 @@ def run_until_idle(app: Flask, *, simple: bool = True, rounds: int = 20) -> bool
     """Follow every in-flight job to its end and work the queues until both are empty."""
     worked = False
     tracker = Tracker(app, capacity=100_000, lease_seconds=60)
+    resubmitter = Resubmitter(app)
     for _ in range(rounds):
-        followed = tracker.follow_all()
+        resubmitted = resubmitter.run_until_idle()
+        followed = tracker.follow_all() + resubmitted
         ran = build_worker(app, simple=simple).work(
             burst=True, with_scheduler=False, logging_level="WARNING"
         )
@@ -235,6 +238,8 @@ class WorkerProcess:
             SHOPIFY: shopify_threads or self.settings.shopify_threads,
         }
         self.tracker = Tracker.from_settings(app)
+        # Queued requests whose web process died before Pi confirmed their create.
+        self.resubmitter = Resubmitter(app)
         # A delivery's first attempt runs here the moment the tracker stores the job's end:
         # cheaper and sooner than a trip through RQ (retries still take that trip).
         self.first_attempts: FirstAttempts | None = None
@@ -273,6 +278,7 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the tracker, the scheduler and the RQ threads in the background."""
         self.tracker.start()
+        self.resubmitter.start()
         self._spawn(self._schedule, "pic-rq-scheduler")
         self._rq_threads = [
             self._spawn(functools.partial(self._work, (queue,)), f"pic-rq-{queue}-{n}")
@@ -343,6 +349,9 @@ class WorkerProcess:
             self.first_attempts.close()
             while self.first_attempts.pending and time.monotonic() < deadline:
                 time.sleep(0.05)
+        # A create in flight finishes (or times out) within its lease; one cut short is taken
+        # over by another worker when the lease lapses.
+        self.resubmitter.stop(max(0.0, deadline - time.monotonic()))
         for thread in self._rq_threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         cut_short = sum(thread.is_alive() for thread in self._rq_threads)

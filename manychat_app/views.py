@@ -11,9 +11,10 @@ from connector.auth import Account, current_account
 from connector.config import get_settings
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import NotFound
+from connector.jobs.queued_jobs import resolve_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import JobKind, get_ledger
+from connector.ledger import JobKind, is_queued_id
 from connector.pi import validation
 from connector.web.bodies import json_object, load
 from connector.web.budget import Budget, request_budget
@@ -133,8 +134,9 @@ def get_job(job_id: str):
     wanted = reply_format()
     refuse_unfilled("job_id", job_id)
     record = None
-    if validation.UUID_RE.match(job_id):
-        record = get_ledger().get(account.account_id, job_id)
+    if validation.UUID_RE.match(job_id) or is_queued_id(job_id):
+        # A queued id answers `queued` until Pi's job id is known, then that job.
+        record = resolve_job(account.account_id, job_id, deadline=budget.deadline)
     if record is None:
         raise NotFound("no such job", code="job_not_found")
     record = wait_short(account.api_key, record, deadline=budget.deadline)

@@ -13,9 +13,10 @@ from connector.delivery import outbound
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import BadRequest, NotFound
 from connector.jobs.pi_clients import pi_client
+from connector.jobs.queued_jobs import find_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import bare_host, get_ledger
+from connector.ledger import bare_host, get_ledger, is_queued_id
 from connector.pi.validation import UUID_RE
 from connector.web.bodies import json_object, load
 from connector.web.budget import request_budget
@@ -119,9 +120,10 @@ def search_job():
     """Return `[job]`, or `[]` for an unknown or another account's job."""
     account = checked_account()
     job_id = _query(JobSearchQuery)["job_id"].strip()
-    if not UUID_RE.match(job_id):
+    if not UUID_RE.match(job_id) and not is_queued_id(job_id):
         return jsonify([])
-    record = get_ledger().get(account.account_id, job_id)
+    # A queued id finds the job once Pi's id is known, and a `queued` object before.
+    record = find_job(account.account_id, job_id)
     return jsonify([objects.zapier_object(record)] if record else [])
 
 

@@ -18,6 +18,7 @@ if v then
   local d = cjson.decode(v)
   if d.f ~= ARGV[1] then return {'mismatch'} end
   if d.s == 'pending' then return {'pending'} end
+  if d.s == 'intent' then return {'intent', d.i} end
   local status = redis.call('HGET', ARGV[4] .. d.j, 'status')
   if status and not (status == 'failed' and ARGV[5] == '0') then
     return {'existing', d.j}
@@ -46,7 +47,7 @@ def fingerprint(kind: str, body: dict) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of a claim: 'claimed' (we submit), or an existing job id."""
+    """The outcome of a claim: 'claimed' (we submit), an existing job id, or a queued intent."""
 
     outcome: str
     redis_key: str
@@ -54,6 +55,7 @@ class Claim:
     fingerprint: str
     ttl: int
     job_id: str | None = None
+    intent_id: str | None = None  # 'intent': the request was accepted, Pi's job id is pending
 
 
 class Idempotency:
@@ -107,6 +109,8 @@ class Idempotency:
                 )
             if outcome == "existing":
                 return Claim("existing", key, token, fp, ttl, result[1].decode())
+            if outcome == "intent":
+                return Claim("intent", key, token, fp, ttl, intent_id=result[1].decode())
             if outcome == "claimed":
                 return Claim("claimed", key, token, fp, ttl)
             if time.monotonic() > give_up:

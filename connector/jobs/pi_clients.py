@@ -59,14 +59,23 @@ class PiClients:
         self.submit_gate = FairGate(settings.pi_create_concurrency * SUBMIT_SLOTS_PER_CREATE)
 
     def client(
-        self, api_key: str, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        api_key: str,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        beyond_pi_timeout: bool = False,
     ) -> PiClient:
-        """Return a client for one account; `timeout` can only shorten PI_TIMEOUT."""
+        """Return a client for one account; `timeout` only shortens PI_TIMEOUT unless told."""
         settings = self.settings
+        if timeout is None:
+            timeout = settings.pi_timeout
+        elif not beyond_pi_timeout:
+            timeout = min(settings.pi_timeout, timeout)
         return PiClient(
             api_key,
             base_url=settings.pi_base_url,
-            timeout=settings.pi_timeout if timeout is None else min(settings.pi_timeout, timeout),
+            timeout=timeout,
             max_retries=settings.pi_max_retries if max_retries is None else max_retries,
             session=self.session,
         )

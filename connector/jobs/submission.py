@@ -15,36 +15,37 @@ from connector.auth import Account
 from connector.config import get_settings
 from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
+from connector.errors import ServiceUnavailable
+from connector.jobs import handoff
 from connector.jobs.account_limits import get_account_limits, remaining_hold
 from connector.jobs.idempotency import Claim
-from connector.jobs.pi_clients import get_pi_clients, takes_turns
-from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger
+from connector.jobs.intents import get_intents
+from connector.jobs.pi_clients import takes_turns
+from connector.jobs.pi_creates import BRAND_INPUT_FIELDS, GENERATION_INPUT_FIELDS, create_on_pi
+from connector.ledger import JobKind, JobRecord, JobStatus, get_ledger, is_queued_id
 from connector.pi import validation
 from connector.runtime.secrets import remember_encrypted_field
 
 WRITE_RETRY_PAUSE = 0.25  # between attempts to record a job Pi already created
 
-# The input fields each kind of job takes (what Pi's create endpoint for it accepts).
-BRAND_INPUT_FIELDS = ("url", "logo_base64", "images_base64", "location")
-GENERATION_INPUT_FIELDS = (
-    "prompt",
-    "reference_images",
-    "brand_id",
-    "brand_identity_json",
-    "aspect_ratio",
-    "resolution",
-    "thinking_intensity",
-    "client_reference_id",
-    "metadata",
-)
+__all__ = ["BRAND_INPUT_FIELDS", "GENERATION_INPUT_FIELDS", "Submission", "submit_job"]
 
 
 @dataclass(frozen=True)
 class Submission:
-    """The job a request maps to, and whether this request created it."""
+    """The job a request maps to, and whether this request created it.
+
+    A record whose `job_id` is a queued id (`is_queued_id`) stands for a request accepted
+    before Pi gave its job id: status `queued`, resolvable later to the job.
+    """
 
     record: JobRecord
     created: bool
+
+    @property
+    def queued(self) -> bool:
+        """Return True while Pi's job id is not known yet (the id is the connector's own)."""
+        return is_queued_id(self.record.job_id)
 
 
 def normalize(kind: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -84,20 +85,7 @@ def _create_on_pi(
     account: Account, kind: str, payload: dict[str, Any], pi_key: str, deadline: float
 ) -> str:
     """Send the one create call to Pi, within the deadline, and return its job id."""
-    pi = get_pi_clients()
-    with pi.create_slot(account.account_id, deadline):
-        client = pi.client(account.api_key, timeout=max(0.0, deadline - time.monotonic()))
-        try:
-            if kind == JobKind.BRAND_EXTRACTION:
-                fields = {k: payload[k] for k in BRAND_INPUT_FIELDS if payload.get(k) is not None}
-                return client.extract_brand(**fields, deadline=deadline)
-            args = {k: payload[k] for k in GENERATION_INPUT_FIELDS if payload.get(k) is not None}
-            # A per-claim key lets the client retry the POST safely without replaying a failed job.
-            images = kind == JobKind.IMAGE_GENERATION
-            create = client.generate_image if images else client.render_campaign
-            return create(**args, idempotency_key=pi_key, deadline=deadline)
-        finally:
-            client.close()
+    return create_on_pi(account.account_id, account.api_key, kind, payload, pi_key, deadline)
 
 
 @takes_turns
@@ -115,7 +103,9 @@ def submit_job(
     """Map the request to exactly one Pi job, submitting it only when no job exists yet.
 
     `deadline` (monotonic) bounds the whole submission, Pi's create included; without one,
-    the create may take PI_TIMEOUT.
+    the create may take PI_TIMEOUT. In a request, a create still running at the deadline
+    goes on beside it and the answer is `queued` under the connector's own id
+    (`Submission.queued`); outside one (RQ tasks) the create is waited for.
     """
     if deadline is None:
         deadline = time.monotonic() + get_settings().pi_timeout
@@ -132,13 +122,43 @@ def submit_job(
             ledger = get_ledger()
             ledger.store.confirm_replicated(ledger.job_key(record.account_id, record.job_id))
             return Submission(record, created=False)
+    if claim.outcome == "intent":
+        # The same request was accepted before and its create may still be on its way.
+        assert claim.intent_id is not None
+        record = handoff.rejoin(account, claim.intent_id, subscribers, deadline)
+        if is_queued_id(record.job_id) and not has_request_context():
+            raise ServiceUnavailable(
+                "an identical request is still being submitted; retry in a moment",
+                code="duplicate_in_progress",
+                headers={"Retry-After": "2"},
+            )
+        return Submission(record, created=False)
     limits = get_account_limits()
+    in_request = has_request_context()
+    # A create answered `queued` may bind after the request: hold its place for the lease.
+    hold = get_intents().lease if in_request else remaining_hold(deadline)
     try:
         # After the claim: only a submission that creates a Pi job counts, never a replay.
-        reservation = limits.admit(account.account_id, claim.token, remaining_hold(deadline))
+        reservation = limits.admit(account.account_id, claim.token, hold)
     except BaseException:
         idem.release(claim)
         raise
+    request_id = g.get("request_id") if in_request else None
+    if in_request:
+        record, _ = handoff.submit_in_budget(
+            account,
+            kind,
+            payload,
+            _stored_input(body),
+            claim,
+            subscribers,
+            origin=origin,
+            origin_ref=origin_ref,
+            request_id=request_id,
+            deadline=deadline,
+            reservation=reservation,
+        )
+        return Submission(record, created=True)
     try:
         job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
     except BaseException as exc:
@@ -154,7 +174,7 @@ def submit_job(
         origin=origin,
         origin_ref=origin_ref,
         status=JobStatus.QUEUED,
-        request_id=g.get("request_id") if has_request_context() else None,
+        request_id=request_id,
         created_at=now,
         updated_at=now,
     )

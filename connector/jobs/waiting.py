@@ -17,7 +17,7 @@ from connector.jobs.account_limits import get_account_limits
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
-from connector.ledger import JobRecord, get_ledger
+from connector.ledger import JobRecord, get_ledger, is_queued_id
 from connector.pi import PiAPIError, PiConnectionError, PiError
 from connector.runtime.secrets import get_secrets
 
@@ -128,6 +128,8 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
     """
     if record.is_terminal or remaining(deadline) < MIN_USEFUL_WAIT:
         return record
+    if is_queued_id(record.job_id):
+        return record  # Pi has no job by this id yet: nothing to ask it
     seen = [record]  # the latest state read, kept if Redis goes away mid-wait
 
     def noted(current: JobRecord) -> bool:

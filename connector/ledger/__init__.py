@@ -4,6 +4,7 @@ from connector.ledger.records import (
     BRAND_FIELDS,
     DOMAIN_SEARCH_DEPTH,
     HISTORY_LENGTH,
+    QUEUED_ID_PREFIX,
     RESULT_BUCKETS,
     TERMINAL,
     JobEvent,
@@ -11,6 +12,7 @@ from connector.ledger.records import (
     JobRecord,
     JobStatus,
     bare_host,
+    is_queued_id,
     iso,
     result_bucket,
 )
@@ -20,6 +22,7 @@ __all__ = [
     "BRAND_FIELDS",
     "DOMAIN_SEARCH_DEPTH",
     "HISTORY_LENGTH",
+    "QUEUED_ID_PREFIX",
     "RESULT_BUCKETS",
     "TERMINAL",
     "JobEvent",
@@ -29,6 +32,7 @@ __all__ = [
     "Ledger",
     "bare_host",
     "get_ledger",
+    "is_queued_id",
     "iso",
     "result_bucket",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,14 @@ HISTORY_LENGTH = 50  # status changes kept per job (the first and the latest one
 RESULT_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1800)
 DOMAIN_SEARCH_DEPTH = 1000  # how many recent brands a search by domain looks through
 BRAND_FIELDS = ("brand_id", "brand_name", "domain", "primary_hex", "secondary_hex", "logo_url")
+# The connector's own id for a request answered before Pi gave a job id ("queued").
+QUEUED_ID_PREFIX = "pcq_"
+QUEUED_ID_RE = re.compile(r"^pcq_[0-9a-f]{32}$")
+
+
+def is_queued_id(value: str | None) -> bool:
+    """Return True for an id the connector gave a queued request (not one of Pi's job ids)."""
+    return isinstance(value, str) and QUEUED_ID_RE.match(value) is not None
 
 
 def bare_host(value: str | None) -> str | None:

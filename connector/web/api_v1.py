@@ -21,9 +21,10 @@ from connector.delivery.webhook_secrets import (
     get_webhook_secrets,
 )
 from connector.errors import BadRequest, Conflict, NotFound
+from connector.jobs.queued_jobs import resolve_job
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import wait_short
-from connector.ledger import JobKind, JobRecord, get_ledger, iso
+from connector.ledger import JobKind, JobRecord, is_queued_id, iso
 from connector.web.bodies import json_object, load, wait_seconds
 from connector.web.budget import request_budget
 from connector.web.key_check import checked_account
@@ -86,19 +87,24 @@ def get_job(job_id: str):
     """Return the ledger view of a job, waiting up to ?wait=N seconds for it to end."""
     account = current_account()
     budget = request_budget(wait_seconds("wait", default=0.0, maximum=MAX_WAIT_SECONDS))
-    record = record_or_404(account.account_id, job_id)
+    record = record_or_404(account.account_id, job_id, deadline=budget.deadline)
     if budget.seconds > 0:
         record = wait_short(account.api_key, record, deadline=budget.deadline)
     return jsonify(record.view())
 
 
-def record_or_404(account_id: str, job_id: str) -> JobRecord:
-    """Return the account's job, or raise a 404 (for a malformed id as well)."""
-    try:
-        uuid.UUID(job_id)
-    except ValueError:
-        raise NotFound("no such job", code="job_not_found") from None
-    record = get_ledger().get(account_id, job_id)
+def record_or_404(account_id: str, job_id: str, *, deadline: float = 0.0) -> JobRecord:
+    """Return the account's job, or raise a 404 (for a malformed id as well).
+
+    A queued id is the job once Pi's id is known (waited for until the deadline), else its
+    `queued` view.
+    """
+    if not is_queued_id(job_id):
+        try:
+            uuid.UUID(job_id)
+        except ValueError:
+            raise NotFound("no such job", code="job_not_found") from None
+    record = resolve_job(account_id, job_id, deadline=deadline)
     if record is None:
         raise NotFound("no such job", code="job_not_found")
     return record

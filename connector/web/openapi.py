@@ -135,7 +135,13 @@ def param(
     return {"name": name, "in": where, "required": required, "schema": schema, **extra}
 
 
-JOB_ID = param("job_id", "path", {"type": "string"}, required=True)
+JOB_ID = param(
+    "job_id",
+    "path",
+    {"type": "string"},
+    required=True,
+    description="Pi's job id, or the `pcq_…` id of a request answered `queued`",
+)
 IDEMPOTENCY_KEY = param(
     "Idempotency-Key",
     "header",
