@@ -105,12 +105,6 @@ def test_a_rolling_deploy_under_load_fails_no_request_and_delivers_every_job_onc
             for line in stack.web.output().splitlines()
             if '"ERROR"' in line or "Traceback" in line or "[CRITICAL]" in line or "Error" in line
         ]
-        import pathlib
-
-        pathlib.Path("/tmp/h16b/web.log").write_text(stack.web.output())
-        pathlib.Path("/tmp/h16b/workers.log").write_text(
-            "\n".join(w.output() for w in stack.workers)
-        )
     finally:
         stack.stop()
         server.stop()
