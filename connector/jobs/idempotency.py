@@ -36,6 +36,9 @@ return 0
 """
 
 PENDING_TTL = 60  # longer than any single Pi create call may take
+# In a request the claim is pending only until its intent is written (milliseconds): a claim
+# stranded by a Redis outage between the two lapses soon, so the caller's retry goes through.
+INTENT_PENDING_TTL = 10
 PEER_WAIT_SECONDS = 15.0
 
 
@@ -83,6 +86,7 @@ class Idempotency:
         explicit: str | None,
         basis: str,
         deadline: float | None = None,
+        pending_ttl: int = PENDING_TTL,
     ) -> Claim:
         """Claim the key, waiting for a concurrent peer until the deadline; raise on a mismatch."""
         key = self.redis_key(account_id, kind, explicit=explicit, basis=basis)
@@ -99,7 +103,7 @@ class Idempotency:
         delay = 0.005
         while True:
             result = self._claim(
-                keys=[key], args=[fp, pending, PENDING_TTL, job_prefix, reuse_failed]
+                keys=[key], args=[fp, pending, pending_ttl, job_prefix, reuse_failed]
             )
             outcome = result[0].decode()
             if outcome == "mismatch":

@@ -31,6 +31,7 @@ from connector.runtime.secrets import remember_encrypted_field
 log = logging.getLogger(__name__)
 
 PENDING, BOUND, FAILED = "pending", "bound", "failed"
+ACCEPT_RETRY_SECONDS = 1.0  # how long writing an intent waits for Redis to answer again
 LEASE_MARGIN = 5.0  # a create ends this long before its lease lapses (clocks, GC pauses)
 
 # Turn our pending claim into "intent <id>" and write the intent with its lease, atomically.
@@ -185,13 +186,18 @@ class Intents:
         ]
         keys = [claim.redis_key, key, self.leases_key(), index]
         pause = 0.1
+        # Ride out a reconnect, not an outage: nothing has reached Pi yet, so a longer outage
+        # is an honest 503 (the stranded claim lapses in INTENT_PENDING_TTL for the retry).
+        give_up = time.monotonic() + ACCEPT_RETRY_SECONDS
+        if deadline is not None:
+            give_up = min(give_up, deadline)
         while True:
             try:
                 accepted = self._accept(keys=keys, args=args)
                 break
             except (redis.ConnectionError, redis.TimeoutError):
                 # A failover or restart: the claim may be kept or lost; both are handled above.
-                if deadline is None or time.monotonic() + pause >= deadline:
+                if time.monotonic() + pause >= give_up:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)

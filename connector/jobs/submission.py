@@ -18,7 +18,7 @@ from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable
 from connector.jobs import handoff
 from connector.jobs.account_limits import get_account_limits, remaining_hold
-from connector.jobs.idempotency import Claim
+from connector.jobs.idempotency import INTENT_PENDING_TTL, PENDING_TTL, Claim
 from connector.jobs.intents import get_intents
 from connector.jobs.pi_clients import takes_turns
 from connector.jobs.pi_creates import BRAND_INPUT_FIELDS, GENERATION_INPUT_FIELDS, create_on_pi
@@ -112,7 +112,14 @@ def submit_job(
     body, basis = normalize(kind, payload)
     idem = current_app.extensions["idempotency"]
     claim = idem.claim(
-        account.account_id, kind, body, explicit=idempotency_key, basis=basis, deadline=deadline
+        account.account_id,
+        kind,
+        body,
+        explicit=idempotency_key,
+        basis=basis,
+        deadline=deadline,
+        # A request's create follows a durable intent; elsewhere the claim spans the create.
+        pending_ttl=INTENT_PENDING_TTL if has_request_context() else PENDING_TTL,
     )
     if claim.outcome == "existing":
         record = get_ledger().get(account.account_id, claim.job_id)
