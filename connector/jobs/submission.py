@@ -81,13 +81,6 @@ def _stored_input(body: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _create_on_pi(
-    account: Account, kind: str, payload: dict[str, Any], pi_key: str, deadline: float
-) -> str:
-    """Send the one create call to Pi, within the deadline, and return its job id."""
-    return create_on_pi(account.account_id, account.api_key, kind, payload, pi_key, deadline)
-
-
 @takes_turns
 def submit_job(
     account: Account,
@@ -110,6 +103,7 @@ def submit_job(
     if deadline is None:
         deadline = time.monotonic() + get_settings().pi_timeout
     body, basis = normalize(kind, payload)
+    in_request = has_request_context()  # a request answers `queued`; an RQ task waits
     idem = current_app.extensions["idempotency"]
     claim = idem.claim(
         account.account_id,
@@ -119,7 +113,7 @@ def submit_job(
         basis=basis,
         deadline=deadline,
         # A request's create follows a durable intent; elsewhere the claim spans the create.
-        pending_ttl=INTENT_PENDING_TTL if has_request_context() else PENDING_TTL,
+        pending_ttl=INTENT_PENDING_TTL if in_request else PENDING_TTL,
     )
     if claim.outcome == "existing":
         record = get_ledger().get(account.account_id, claim.job_id)
@@ -133,7 +127,7 @@ def submit_job(
         # The same request was accepted before and its create may still be on its way.
         assert claim.intent_id is not None
         record = handoff.rejoin(account, claim.intent_id, subscribers, deadline)
-        if is_queued_id(record.job_id) and not has_request_context():
+        if is_queued_id(record.job_id) and not in_request:
             raise ServiceUnavailable(
                 "an identical request is still being submitted; retry in a moment",
                 code="duplicate_in_progress",
@@ -141,7 +135,6 @@ def submit_job(
             )
         return Submission(record, created=False)
     limits = get_account_limits()
-    in_request = has_request_context()
     # A create answered `queued` may bind after the request: hold its place for the lease.
     hold = get_intents().lease if in_request else remaining_hold(deadline)
     try:
@@ -167,7 +160,9 @@ def submit_job(
         )
         return Submission(record, created=True)
     try:
-        job_id = _create_on_pi(account, kind, payload, claim.token, deadline)
+        job_id = create_on_pi(
+            account.account_id, account.api_key, kind, payload, claim.token, deadline
+        )
     except BaseException as exc:
         idem.release(claim)
         limits.release(reservation, exc)
