@@ -158,11 +158,16 @@ def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[s
     with Receiver() as receiver, Sampler(worker.pid, conn) as sampler:
         cpu_before, started = cpu_seconds(worker.pid), time.monotonic()
         job_ids = submit(stack, jobs, "t", receiver.url)
+        commands_before = command_calls(conn)  # from here on, Redis work is the worker's
         deadline = time.monotonic() + BASE_SECONDS + SPREAD_SECONDS + 60
         while len(receiver.requests) < jobs and time.monotonic() < deadline:
             time.sleep(0.5)
         worker_cpu, elapsed = cpu_seconds(worker.pid) - cpu_before, time.monotonic() - started
         arrivals = {r.json()["data"]["job_id"]: r.at for r in list(receiver.requests)}
+        commands = command_calls(conn)
+    per_job = {
+        name: (calls - commands_before.get(name, 0)) / jobs for name, calls in commands.items()
+    }
     log_text = worker.output()
     ends = {job_id: sim.job(job_id)["ends_at"] for job_id in job_ids}
     finished = ledger_finish_times(conn, job_ids)
@@ -192,11 +197,23 @@ def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[s
             (worker_cpu - idle_rate * elapsed) * 1000 / jobs, 2
         ),
         "run_seconds": round(elapsed, 1),
+        "redis_commands_per_job": round(sum(per_job.values()), 1),
+        "redis_commands_per_job_top": ", ".join(
+            f"{name} {count:.1f}"
+            for name, count in sorted(per_job.items(), key=lambda kv: -kv[1])[:12]
+            if count >= 0.05
+        ),
         "pool_full_warnings": log_text.count("Connection pool is full"),
         "rq_thread_restarts": log_text.count("an RQ thread stopped"),
         "loadavg_1min_before": load_before,
         "loadavg_1min_after": os.getloadavg()[0],
     }
+
+
+def command_calls(conn: redis.Redis) -> dict[str, int]:
+    """Return how many times each command ran on the private Redis so far (INFO commandstats)."""
+    stats = conn.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
 def naive_follower(job_id: str) -> None:

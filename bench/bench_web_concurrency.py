@@ -3,10 +3,17 @@
 N concurrent POST /manychat/v1/brands/extract (distinct URLs: N Pi jobs, all still running, so
 every request waits its whole 7 s budget) against the web app under the shipped
 `gunicorn.conf.py` (gevent, WEB_CONCURRENCY=2), while GET /healthz is probed every ~20 ms.
-Goal: every request answered 200 within 7 s + 250 ms, 0 errors, /healthz p99 < 50 ms.
+Goal: every request answered 200 within 7 s + 250 ms, 0 errors, /healthz p99 <= 100 ms.
 Then the same against the naive baseline (`-k gthread --threads 32`, 2 workers) for ratios.
 
-Run: `.venv/bin/python bench/bench_web_concurrency.py [--requests 500] [--no-baseline] [--worker]`
+With `--create-seconds 0.3` every Pi create takes 300 ms (a slower Pi): requests whose create
+cannot finish in the budget are answered `queued` (issue 13), their creates go on beside them,
+and the run waits for Pi's job count to settle and prints it (goal: exactly one job a request).
+/healthz is probed on a kept-alive connection and, by a second prober, on a new connection
+each time (goal for both: p99 <= 100 ms).
+
+Run: `.venv/bin/python bench/bench_web_concurrency.py [--requests 500] [--no-baseline] [--worker]
+[--create-seconds 0.3]`
 (needs redis-server on PATH; about 1 minute, 15 s without the baseline). It starts its own
 private Redis, Pi simulator (120 s jobs, wake-mode long-polls) and gunicorn; no RQ worker is
 needed. The client is one asyncio loop with raw HTTP/1.1 connections (it holds N sockets
@@ -46,7 +53,7 @@ KEY = "pi_test_bench_web_concurrency"
 EXTRACT = "/manychat/v1/brands/extract"
 CREATE_ROUTE = "POST /api/v1/brands/extract"
 BUDGET_LIMIT_S = 7.25  # ManyChat budget (7 s) + 250 ms
-HEALTHZ_GOAL_MS = 50.0
+HEALTHZ_GOAL_MS = 100.0  # issues 12 and 13: p99 on kept-alive and on fresh connections
 SHOWN_ERRORS: list[bytes] = []
 JOB_SECONDS = 120  # jobs outlive the run: every request waits its full budget
 BASELINE_ARGS = ("-k", "gthread", "--threads", "32")
@@ -106,7 +113,7 @@ async def post_extract(port: int, n: int, run_id: str, timeout: float) -> tuple[
         return elapsed, "bad_json"
     if answer.get("status") not in ("pending", "processing", "queued"):
         return elapsed, f"status_{answer.get('status')}"
-    return elapsed, "ok"
+    return elapsed, "ok_queued" if answer.get("status") == "queued" else "ok"
 
 
 async def fire(port: int, count: int, timeout: float) -> list[tuple[float, str]]:
@@ -116,18 +123,21 @@ async def fire(port: int, count: int, timeout: float) -> list[tuple[float, str]]
     return await asyncio.gather(*tasks)
 
 
-# --- the /healthz prober: its own process, one keep-alive connection -------------------------
+# --- the /healthz probers: each its own process, kept-alive or a new connection per probe ----
 
 
-def probe_healthz(base_url: str, interval: float, stop, out) -> None:
+def probe_healthz(base_url: str, interval: float, stop, out, fresh: bool = False) -> None:
     """GET /healthz every `interval` s until `stop` is set; send the latencies (ms) to `out`."""
     session = requests.Session()
     latencies: list[float] = []
     errors = 0
+    # A fresh probe waits for the accept as a new user's request does; a kept-alive one does not.
+    headers = {"Connection": "close"} if fresh else {}
     while not stop.is_set():
         started = time.perf_counter()
         try:
-            ok = session.get(base_url + "/healthz", timeout=5).status_code == 200
+            answer = session.get(base_url + "/healthz", headers=headers, timeout=5)
+            ok = answer.status_code == 200
         except requests.RequestException:
             ok = False
         latencies.append((time.perf_counter() - started) * 1000)
@@ -183,6 +193,20 @@ def start_py_spy(pid: int, path: str) -> subprocess.Popen:
     )
 
 
+def settled_job_count(sim, expected: int, since: float, patience: float = 90.0):
+    """Wait until Pi's create count stops moving; return (jobs Pi holds, seconds since start)."""
+    give_up, last, still_since = time.monotonic() + patience, -1, time.monotonic()
+    while True:
+        now = sim.count(CREATE_ROUTE)
+        if now != last:
+            last, still_since = now, time.monotonic()
+        quiet = time.monotonic() - still_since
+        # A queued create that Pi refused is retried with backoff: 10 quiet seconds is settled.
+        if (now >= expected and quiet > 3) or quiet > 10 or time.monotonic() > give_up:
+            return len(sim.jobs()), time.time() - since
+        time.sleep(0.5)
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user+system CPU seconds of a process and its children so far (Linux /proc)."""
     total = 0.0
@@ -224,12 +248,17 @@ def run_once(
         assert all(outcome in ("ok", "status_completed") for _, outcome in warm), warm
         sim.simulator.reset(restore_flags=True)  # jobs and counters from here on are the load
 
+        if args.create_seconds:
+            sim.simulator.configure(create_seconds=args.create_seconds)  # a slower Pi
         stop = multiprocessing.Event()
-        receive, send = multiprocessing.Pipe(duplex=False)
-        prober = multiprocessing.Process(
-            target=probe_healthz, args=(base_url, 0.02, stop, send), daemon=True
-        )
-        prober.start()
+        probers = []
+        for fresh in (False, True):
+            receive, send = multiprocessing.Pipe(duplex=False)
+            prober = multiprocessing.Process(
+                target=probe_healthz, args=(base_url, 0.02, stop, send, fresh), daemon=True
+            )
+            prober.start()
+            probers.append((prober, receive))
         time.sleep(0.5)  # a few idle probes first
         others = {"pisim": sim.pid, "redis": redis.process.pid}
         other_cpu = {name: cpu_seconds(pid) for name, pid in others.items()}
@@ -247,10 +276,15 @@ def run_once(
         other_cpu = {name: cpu_seconds(pid) - other_cpu[name] for name, pid in others.items()}
         time.sleep(0.3)
         stop.set()
-        latencies, health_errors = receive.recv()
-        prober.join(10)
+        (latencies, health_errors), (fresh_latencies, fresh_errors) = (
+            receive.recv() for _, receive in probers
+        )
+        for prober, _ in probers:
+            prober.join(10)
         creates = sim.simulator.count(CREATE_ROUTE)
         created = [job["created"] - fired_at for job in sim.simulator.jobs()]
+        # Requests answered `queued` are created after the burst: count Pi's jobs once settled.
+        jobs_at_end, settled_after = settled_job_count(sim.simulator, count, fired_at)
         if web_log:
             Path(web_log).write_text(web.output())
     finally:
@@ -260,10 +294,10 @@ def run_once(
         if worker is not None:
             worker.stop()
     seconds = [s for s, _ in results]
-    ok_seconds = [s for s, outcome in results if outcome == "ok"]
+    ok_seconds = [s for s, outcome in results if outcome.startswith("ok")]
     errors: dict[str, int] = {}
     for _, outcome in results:
-        if outcome != "ok":
+        if not outcome.startswith("ok"):
             errors[outcome] = errors.get(outcome, 0) + 1
     within = sum(1 for s in ok_seconds if s <= BUDGET_LIMIT_S)
     figures: dict[str, object] = {
@@ -281,7 +315,15 @@ def run_once(
         "healthz_p50_ms": statistics.median(latencies),
         "healthz_p99_ms": percentile(latencies, 99),
         "healthz_max_ms": max(latencies),
+        "healthz_fresh_probes": len(fresh_latencies),
+        "healthz_fresh_errors": fresh_errors,
+        "healthz_fresh_p50_ms": statistics.median(fresh_latencies),
+        "healthz_fresh_p99_ms": percentile(fresh_latencies, 99),
+        "healthz_fresh_max_ms": max(fresh_latencies),
         "pi_creates": creates,
+        "answered_queued": sum(1 for _, outcome in results if outcome == "ok_queued"),
+        "pi_jobs_at_end": jobs_at_end,
+        "pi_jobs_settled_after_s": settled_after,
         # How long the web tier took to get every request to Pi (the start of the burst).
         "pi_create_p50_after_s": statistics.median(created) if created else float("nan"),
         "pi_create_last_after_s": max(created, default=float("nan")),
@@ -320,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run a worker too: its tracker follows the jobs and the requests only listen",
     )
     parser.add_argument("--profile", help="py-spy the web workers (collapsed) to PATH.<label>")
+    parser.add_argument(
+        "--create-seconds",
+        type=float,
+        default=0.0,
+        help="the simulator answers each create after this long (a slower Pi, e.g. 0.3)",
+    )
     args = parser.parse_args(argv)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -357,8 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     met = (
         results["shipped_errors"] == 0
         and results["shipped_over_7.25s"] == 0
-        and float(results["shipped_healthz_p99_ms"]) < HEALTHZ_GOAL_MS
-        and results["shipped_pi_creates"] == args.requests
+        and float(results["shipped_healthz_p99_ms"]) <= HEALTHZ_GOAL_MS
+        and float(results["shipped_healthz_fresh_p99_ms"]) <= HEALTHZ_GOAL_MS
+        and results["shipped_pi_jobs_at_end"] == args.requests
     )
     print(f"shipped_goal_met: {met}")
     return 0

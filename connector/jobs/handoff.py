@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from connector.jobs.intents import (
     get_intents,
     new_intent_id,
 )
+from connector.jobs.pi_clients import end_turn
 from connector.jobs.pi_creates import NoCreateSlot, create_fields, create_on_pi
 from connector.jobs.queued_jobs import find_job, resolve_job
 from connector.ledger import JobKind, JobRecord, get_ledger
@@ -47,9 +49,21 @@ log = logging.getLogger(__name__)
 # Between attempts of a queued create that Pi refused for now (5xx, 429, no slot, Pi away).
 RESUBMIT_BACKOFF = BackoffPolicy(base=2.0, cap=60.0, jitter=Jitter.EQUAL, first_attempt=1)
 OUTCOME_GRACE = 30.0  # a sender that took the outcome hands it over within this
+# A burst's requests share one deadline: answering them all `queued` at once would make the
+# last answers late. Each waiting request costs about this much CPU to answer, so the answers
+# are spread over (waiting requests x this) before the deadline, at most ANSWER_SPREAD_CAP.
+ANSWER_COST_SECONDS = 0.0015
+ANSWER_SPREAD_CAP = 1.5
 
 _senders: set[threading.Thread] = set()
 _senders_lock = threading.Lock()
+_waiting = [0]  # requests of this process waiting for their create (guarded by _senders_lock)
+
+
+def queued_answer_at(deadline: float, waiting: int, draw: float) -> float:
+    """Return when a request stops waiting for its create: spread before the deadline by load."""
+    spread = min(ANSWER_SPREAD_CAP, max(0, waiting - 1) * ANSWER_COST_SECONDS)
+    return deadline - spread * min(max(draw, 0.0), 1.0)
 
 
 class Handoff:
@@ -78,7 +92,18 @@ class Handoff:
 
     def wait(self, deadline: float) -> bool:
         """Wait for the outcome until the deadline; False when the request answers `queued`."""
-        self._done.wait(max(0.0, deadline - time.monotonic()))
+        with _senders_lock:
+            _waiting[0] += 1
+        try:
+            # Only the last stretch is spread, by how many requests wait by then.
+            if not self._done.wait(max(0.0, deadline - ANSWER_SPREAD_CAP - time.monotonic())):
+                with _senders_lock:
+                    waiting = _waiting[0]
+                answer_at = queued_answer_at(deadline, waiting, random.random())
+                self._done.wait(max(0.0, answer_at - time.monotonic()))
+        finally:
+            with _senders_lock:
+                _waiting[0] -= 1
         with self._lock:
             if not self._taken:
                 self._abandoned = True
@@ -134,6 +159,9 @@ def submit_in_budget(
     lease_end = time.monotonic() + intents.lease - LEASE_MARGIN
     app = current_app._get_current_object()
     _start_sender(app, intent, account.api_key, sealed, handoff, lease_end, reservation)
+    # The work is done; what is left is waiting for Pi (the sender's create takes its own,
+    # per-account slot): another submission may have the turn meanwhile.
+    end_turn()
     ledger = get_ledger()
     if handoff.wait(deadline):
         if handoff.error is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import requests
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from requests.adapters import HTTPAdapter
 
 from connector.config import Settings
@@ -29,6 +29,7 @@ def pool_size(settings: Settings) -> int:
 
 SUBMIT_SLOTS_PER_CREATE = 2  # submissions in progress per create slot, per process
 BUSY_RETRY_SECONDS = 1  # a burst's queue of turns drains within seconds
+_TURN_KEY = "_pic_submit_turn"  # where the current submission's turn can be given back early
 _Submit = TypeVar("_Submit", bound=Callable[..., Any])
 
 
@@ -107,10 +108,21 @@ class PiClients:
                 code="busy",
                 retry_after=BUSY_RETRY_SECONDS,
             )
+        released = False
+
+        def give_back() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.submit_gate.release()
+
+        previous = g.get(_TURN_KEY)
+        setattr(g, _TURN_KEY, give_back)
         try:
             yield
         finally:
-            self.submit_gate.release()
+            setattr(g, _TURN_KEY, previous)
+            give_back()
 
     def init_app(self, app: Flask) -> None:
         """Register on the app."""
@@ -120,6 +132,13 @@ class PiClients:
 def get_pi_clients() -> PiClients:
     """Return the Pi clients of the current app."""
     return current_app.extensions["pi_clients"]
+
+
+def end_turn() -> None:
+    """Give the submission turn back early: what is left of the submission is waiting, not work."""
+    give_back = g.get(_TURN_KEY)
+    if give_back is not None:
+        give_back()
 
 
 def takes_turns(submit: _Submit) -> _Submit:

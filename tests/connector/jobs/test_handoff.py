@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -9,8 +10,15 @@ import pytest
 import redis
 import requests
 
+from connector import create_app
 from connector.auth import Account, account_id_for
-from connector.jobs.handoff import after_failure, drain, resume
+from connector.jobs.handoff import (
+    ANSWER_SPREAD_CAP,
+    after_failure,
+    drain,
+    queued_answer_at,
+    resume,
+)
 from connector.jobs.intents import BOUND, FAILED, PENDING, Intent, get_intents, new_intent_id
 from connector.jobs.pi_creates import NoCreateSlot
 from connector.jobs.queued_jobs import find_job
@@ -180,3 +188,37 @@ def test_a_taken_over_intent_is_submitted_once_with_the_same_pi_key(sim_app, pis
     assert pisim.count(IMAGE_CREATE) == 1
     [job] = pisim.jobs()
     assert job["id"] == record.job_id
+
+
+def test_a_request_waiting_for_its_slow_create_gives_its_submission_turn_back(app_config, pisim):
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url,
+                      "CONNECTOR_PI_CREATE_CONCURRENCY": 1})  # fmt: skip
+    gate = app.extensions["pi_clients"].submit_gate  # 2 turns per create slot
+    pisim.configure(create_seconds=2)
+    try:
+        answers = []
+        waiter = threading.Thread(
+            target=lambda: answers.append(_submit(app, payload={"url": "https://slow.example"}))
+        )
+        waiter.start()
+        time.sleep(0.5)  # accepted; now waiting for Pi's slow create
+        # Both turns are free again: the waiting request holds none.
+        assert gate.acquire(ACCOUNT.account_id, 0.1) and gate.acquire(ACCOUNT.account_id, 0.1)
+        gate.release()
+        gate.release()
+        waiter.join(10)
+        assert answers and answers[0].record.job_id == pisim.jobs()[0]["id"]
+    finally:
+        pisim.configure(create_seconds=0)
+        assert drain(10) == 0
+
+
+def test_a_lone_request_waits_for_its_create_until_the_deadline():
+    assert queued_answer_at(100.0, waiting=1, draw=0.99) == 100.0
+
+
+def test_a_burst_of_waiting_requests_spreads_its_queued_answers_before_the_deadline():
+    # 501 waiting: 500 others to answer, about 1.5 ms of CPU each.
+    assert queued_answer_at(100.0, waiting=501, draw=0.0) == 100.0
+    assert queued_answer_at(100.0, waiting=501, draw=1.0) == pytest.approx(99.25)
+    assert queued_answer_at(100.0, waiting=100_000, draw=1.0) == 100.0 - ANSWER_SPREAD_CAP
