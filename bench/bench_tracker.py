@@ -82,6 +82,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def system_cpu_seconds(pid: int) -> float:
+    """Return a process's system (kernel) CPU seconds so far: syscalls, thread wake-ups."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def job_url(n: int, tag: str) -> str:
     """Return a brand URL whose simulated job lasts BASE_SECONDS plus a spread of seconds."""
     seconds = BASE_SECONDS + n % SPREAD_SECONDS
@@ -157,12 +163,14 @@ def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[s
     load_before = os.getloadavg()[0]
     with Receiver() as receiver, Sampler(worker.pid, conn) as sampler:
         cpu_before, started = cpu_seconds(worker.pid), time.monotonic()
+        sys_before = system_cpu_seconds(worker.pid)
         job_ids = submit(stack, jobs, "t", receiver.url)
         commands_before = command_calls(conn)  # from here on, Redis work is the worker's
         deadline = time.monotonic() + BASE_SECONDS + SPREAD_SECONDS + 60
         while len(receiver.requests) < jobs and time.monotonic() < deadline:
             time.sleep(0.5)
         worker_cpu, elapsed = cpu_seconds(worker.pid) - cpu_before, time.monotonic() - started
+        worker_sys = system_cpu_seconds(worker.pid) - sys_before
         arrivals = {r.json()["data"]["job_id"]: r.at for r in list(receiver.requests)}
         commands = command_calls(conn)
     per_job = {
@@ -193,6 +201,7 @@ def bench_shipped(stack: LiveStack, sim, conn: redis.Redis, jobs: int) -> dict[s
         "worker_cpu_s": round(worker_cpu, 2),
         "worker_idle_cpu_ms_per_s": round(idle_rate * 1000, 2),
         "worker_cpu_ms_per_job": round(worker_cpu * 1000 / jobs, 2),
+        "worker_system_cpu_share": round(worker_sys / worker_cpu, 2) if worker_cpu else 0,
         "worker_cpu_ms_per_job_net_of_idle": round(
             (worker_cpu - idle_rate * elapsed) * 1000 / jobs, 2
         ),
