@@ -85,16 +85,22 @@ end
 return {'ok'}
 """
 
-# KEYS: in-flight set. ARGV: reservation, job id, seconds until the job's slot lapses.
-_SETTLE_LUA = """
-local t = redis.call('TIME')
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 1 then
-  redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(ARGV[3]), ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
+# Turn a reservation into its job's place; also part of an intent's bind (`intent_binding`).
+SETTLE_RESERVATION_LUA = """
+local function settle_reservation(key, member, job_id, seconds)
+  local t = redis.call('TIME')
+  local removed = redis.call('ZREM', key, member)
+  if removed == 1 then
+    redis.call('ZADD', key, tonumber(t[1]) + tonumber(seconds), job_id)
+    redis.call('EXPIRE', key, seconds)
+  end
+  return removed
 end
-return removed
 """
+# KEYS: in-flight set. ARGV: reservation, job id, seconds until the job's slot lapses.
+_SETTLE_LUA = (
+    SETTLE_RESERVATION_LUA + "return settle_reservation(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
+)
 
 
 class Refusal(StrEnum):
@@ -196,8 +202,13 @@ class AccountLimits:
 
     def settle(self, reservation: Reservation, job_id: str) -> None:
         """Turn the reservation into the job it became (its place lasts until the job ends)."""
+        key, *args = self.settle_args(reservation, job_id)
+        self._settle(keys=[key], args=args)
+
+    def settle_args(self, reservation: Reservation, job_id: str) -> list:
+        """Return `settle_reservation`'s arguments: in-flight set, member, job id, seconds."""
         key = self._key(reservation.account_id, "inflight")
-        self._settle(keys=[key], args=[reservation.member, job_id, self._slot_seconds()])
+        return [key, reservation.member, job_id, self._slot_seconds()]
 
     def release(self, reservation: Reservation, error: BaseException | None = None) -> None:
         """Give the place back (the submission created no job); a Pi 429 starts a cooldown."""

@@ -202,7 +202,7 @@ def _send_beside(
     try:
         with app.app_context(), bound_request_id(intent.request_id):
             try:
-                record = send_and_bind(intent, api_key, sealed, deadline)
+                record = send_and_bind(intent, api_key, sealed, deadline, reservation)
             except Exception as exc:
                 if reservation is not None:
                     with contextlib.suppress(redis.RedisError):
@@ -215,9 +215,6 @@ def _send_beside(
                 else:
                     after_failure(intent, exc)
                 return
-            if reservation is not None:
-                with contextlib.suppress(redis.RedisError):
-                    get_account_limits().settle(reservation, record.job_id)
             if handoff.take():
                 handoff.finish(record=record)
     except Exception as exc:  # a bug here must not be silent: the lease hands it over
@@ -237,8 +234,17 @@ def drain(timeout: float) -> int:
     return sum(thread.is_alive() for thread in running)
 
 
-def send_and_bind(intent: Intent, api_key: str, sealed: str, deadline: float) -> JobRecord:
-    """Send the intent's one create to Pi by the deadline and record the job it names."""
+def send_and_bind(
+    intent: Intent,
+    api_key: str,
+    sealed: str,
+    deadline: float,
+    reservation: Reservation | None = None,
+) -> JobRecord:
+    """Send the intent's one create to Pi by the deadline and record the job it names.
+
+    The account's reservation, when given, is settled with the record's write.
+    """
     job_id = create_on_pi(
         intent.account_id,
         api_key,
@@ -249,7 +255,7 @@ def send_and_bind(intent: Intent, api_key: str, sealed: str, deadline: float) ->
         timeout=max(0.001, deadline - time.monotonic()),
     )
     # The write may retry until the lease lapses: after that another process may send again.
-    return get_intents().bind(intent, sealed, job_id, deadline + LEASE_MARGIN)
+    return get_intents().bind(intent, sealed, job_id, deadline + LEASE_MARGIN, reservation)
 
 
 def _may_have_created(intent: Intent, exc: BaseException) -> bool:
