@@ -11,6 +11,7 @@ reads the intent under WATCH and stages the same writes from what is stored now.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 
@@ -26,20 +27,16 @@ PENDING, BOUND, FAILED = "pending", "bound", "failed"
 ATTACHED = "attached"  # an intent's field counting the retries that attached subscribers
 
 # KEYS[1]: the intent. ARGV[1]: its field count as this process knows it; ARGV[2..5]: the
-# reservation's key, member, job id and slot seconds ('' key: none); then each staged command
-# as its argument count and its arguments. Any field added since (an attach bumps ATTACHED)
+# reservation's key, member, job id and slot seconds ('' key: none); ARGV[6]: the staged
+# commands, a JSON array of arrays of strings (one argument, not a hundred: redis-py packs a
+# long argument list in quadratic time). Any field added since (an attach bumps ATTACHED)
 # changes the count, so a stale view of the subscribers never binds.
 GUARDED_BIND_LUA = (
     SETTLE_RESERVATION_LUA
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 if redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
-local i = 6
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
+for _, command in ipairs(cjson.decode(ARGV[6])) do redis.call(unpack(command)) end
 if ARGV[2] ~= '' then settle_reservation(ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
 return 1
 """
@@ -116,13 +113,26 @@ def _bind_guarded(intents, intent, key, record, sealed_key, failure, reservation
         args += get_account_limits().settle_args(reservation, record.job_id)
     else:
         args += ["", "", "", ""]
-    for command, _options in pipe.command_stack:
-        args.append(len(command))
-        args.extend(command)
+    try:
+        commands = [[_as_text(arg) for arg in command] for command, _ in pipe.command_stack]
+    except (TypeError, UnicodeDecodeError):
+        return False  # not expressible as JSON text: the watched path sends it as it is
+    args.append(json.dumps(commands, ensure_ascii=False, separators=(",", ":")))
     if not intents.guarded_bind(keys=[key], args=args):
         return False
     intent.state, intent.job_id = (FAILED if sealed_key is None else BOUND), record.job_id
     return True
+
+
+def _as_text(arg) -> str:
+    """Return a command argument as the text redis-py would send for it."""
+    if isinstance(arg, str):
+        return arg
+    if isinstance(arg, bytes):
+        return arg.decode()
+    if isinstance(arg, int | float) and not isinstance(arg, bool):
+        return repr(arg)
+    raise TypeError(f"unexpected argument type {type(arg).__name__}")
 
 
 def _settle_watched(intents, intent, key, deadline, record, sealed_key, failure) -> JobRecord:

@@ -167,3 +167,24 @@ def test_a_failure_binds_in_one_call_and_keeps_its_lease(app, redis_client, monk
 
         assert record.job_id == intent.intent_id and record.error == "Pi said no"
         assert intents.pending_count() == 1  # until its deliveries are queued
+
+
+def test_the_guarded_bind_writes_text_and_numbers_exactly(app, redis_client, monkeypatch):
+    with app.app_context():
+        sub = Subscriber(
+            "webhook", "https://receiver.example/☕", {"note": "caf\u00e9\x1f\U0001f600"}
+        )
+        intent, sealed, reservation = _accepted(app, [sub])
+        intent.origin_ref = "shop-\u00e9\x1f\U0001f600"
+        intent.created_at = time.time() - 1 / 3  # all 17 significant digits
+        _watched_path_forbidden(monkeypatch)
+        job_id = str(uuid.uuid4())
+        get_intents().bind(intent, sealed, job_id, time.monotonic() + 5, reservation)
+
+        ledger = get_ledger()
+        stored = ledger.get(ACCOUNT_ID, job_id)
+        assert stored.origin_ref == intent.origin_ref
+        assert stored.created_at == intent.created_at
+        jobs = ledger.account_key(ACCOUNT_ID, "jobs")
+        assert redis_client.zscore(jobs, job_id) == intent.created_at
+        assert app.extensions["subscriptions"].get(ACCOUNT_ID, job_id, sub.id) == sub
