@@ -180,3 +180,29 @@ def test_a_taken_over_intent_is_submitted_once_with_the_same_pi_key(sim_app, pis
     assert pisim.count(IMAGE_CREATE) == 1
     [job] = pisim.jobs()
     assert job["id"] == record.job_id
+
+
+@pytest.mark.parametrize("on_greenlets", [False, True], ids=["threads", "gevent"])
+def test_drain_waits_for_every_sender_however_it_was_started(monkeypatch, on_greenlets):
+    import sys
+    import threading
+    import types
+
+    from connector.jobs import handoff
+
+    spawned = []
+
+    def spawn(target, *args):
+        spawned.append(threading.Thread(target=target, args=args))
+        spawned[-1].start()
+
+    monkeypatch.setitem(sys.modules, "gevent", types.SimpleNamespace(spawn=spawn))
+    monkeypatch.setattr(handoff, "_gevent_threads", lambda: on_greenlets)
+    release = threading.Event()
+    monkeypatch.setattr(handoff, "_send_beside", lambda *args: release.wait(5))
+    intent = types.SimpleNamespace(intent_id="pcq_" + "0" * 32)
+    handoff._start_sender(None, intent, "key", "sealed", None, 0.0, None)
+    assert drain(0.1) == 1
+    release.set()
+    assert drain(5) == 0
+    assert len(spawned) == (1 if on_greenlets else 0)
