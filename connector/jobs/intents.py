@@ -4,8 +4,9 @@ An intent holds everything needed to submit the job again in another process (ki
 origin, subscribers, the idempotency claim; the API key and subscriber secrets sealed) and a
 lease: one process at a time may send its create. It is written in the same step that turns
 the request's idempotency claim into "intent <id>", so a retry of the request finds it. Once
-Pi gives a job id the intent is bound to it in the transaction that records the job; a
-submission that cannot succeed ends as a failed job under the intent's own id.
+Pi gives a job id the intent is bound to it in the atomic step that records the job
+(`intent_binding`); a submission that cannot succeed ends as a failed job under the intent's
+own id.
 """
 
 from __future__ import annotations
