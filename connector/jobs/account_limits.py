@@ -44,57 +44,67 @@ RESERVATION_PREFIX = "r:"
 # A reservation outlives its submission's budget by this much (the ledger write may retry).
 RESERVATION_SLACK_SECONDS = 5.0
 
-# KEYS: in-flight set, bucket hash, Pi cooldown key.
-# ARGV: max in flight, rate, burst, member, hold seconds, job key prefix, set ttl.
+# Admit one new job or say why not; also part of a claim that admits (`idempotency`).
+# Keys: in-flight set, bucket hash, Pi cooldown key. Then: max in flight, rate, burst, member,
+# hold seconds, job key prefix, set ttl.
 # Answers {'ok'} or {refusal, value}: the cooldown's ms left, jobs in flight, tokens left.
-_ADMIT_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cool = redis.call('PTTL', KEYS[3])
-if cool > 0 then return {'pi_rate_limited', tostring(cool)} end
-local most, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if most > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  local n = redis.call('ZCARD', KEYS[1])
-  if n >= most then
-    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-      if string.sub(m, 1, 2) ~= 'r:' then
-        local status = redis.call('HGET', ARGV[6] .. m, 'status')
-        if not status or status == 'completed' or status == 'failed' then
-          redis.call('ZREM', KEYS[1], m)
-          n = n - 1
+ADMIT_LUA = """
+local function admit(k_inflight, k_bucket, k_cool, most, rate, burst, member, hold, prefix, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local cool = redis.call('PTTL', k_cool)
+  if cool > 0 then return {'pi_rate_limited', tostring(cool)} end
+  most, rate, burst = tonumber(most), tonumber(rate), tonumber(burst)
+  if most > 0 then
+    redis.call('ZREMRANGEBYSCORE', k_inflight, '-inf', now)
+    local n = redis.call('ZCARD', k_inflight)
+    if n >= most then
+      for _, m in ipairs(redis.call('ZRANGE', k_inflight, 0, -1)) do
+        if string.sub(m, 1, 2) ~= 'r:' then
+          local status = redis.call('HGET', prefix .. m, 'status')
+          if not status or status == 'completed' or status == 'failed' then
+            redis.call('ZREM', k_inflight, m)
+            n = n - 1
+          end
         end
       end
+      if n >= most then return {'too_many_in_flight', tostring(n)} end
     end
-    if n >= most then return {'too_many_in_flight', tostring(n)} end
   end
+  if rate > 0 then
+    local b = redis.call('HMGET', k_bucket, 'tokens', 'at')
+    local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+    if tokens < 1 then return {'rate_limited', string.format('%.6f', tokens)} end
+    redis.call('HSET', k_bucket, 'tokens', string.format('%.6f', tokens - 1),
+      'at', string.format('%.6f', now))
+    redis.call('EXPIRE', k_bucket, math.ceil(burst / rate) + 1)
+  end
+  if most > 0 then
+    redis.call('ZADD', k_inflight, now + tonumber(hold), member)
+    redis.call('EXPIRE', k_inflight, ttl)
+  end
+  return {'ok'}
 end
-if rate > 0 then
-  local b = redis.call('HMGET', KEYS[2], 'tokens', 'at')
-  local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-  if tokens < 1 then return {'rate_limited', string.format('%.6f', tokens)} end
-  redis.call('HSET', KEYS[2], 'tokens', string.format('%.6f', tokens - 1),
-    'at', string.format('%.6f', now))
-  redis.call('EXPIRE', KEYS[2], math.ceil(burst / rate) + 1)
-end
-if most > 0 then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[4])
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
-end
-return {'ok'}
 """
+_ADMIT_CALL_LUA = ADMIT_LUA + "return admit(KEYS[1], KEYS[2], KEYS[3], unpack(ARGV))"
 
-# KEYS: in-flight set. ARGV: reservation, job id, seconds until the job's slot lapses.
-_SETTLE_LUA = """
-local t = redis.call('TIME')
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 1 then
-  redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(ARGV[3]), ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
+# Turn a reservation into its job's place; also part of an intent's bind (`intent_binding`).
+SETTLE_RESERVATION_LUA = """
+local function settle_reservation(key, member, job_id, seconds)
+  local t = redis.call('TIME')
+  local removed = redis.call('ZREM', key, member)
+  if removed == 1 then
+    redis.call('ZADD', key, tonumber(t[1]) + tonumber(seconds), job_id)
+    redis.call('EXPIRE', key, seconds)
+  end
+  return removed
 end
-return removed
 """
+# KEYS: in-flight set. ARGV: reservation, job id, seconds until the job's slot lapses.
+_SETTLE_LUA = (
+    SETTLE_RESERVATION_LUA + "return settle_reservation(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
+)
 
 
 class Refusal(StrEnum):
@@ -160,7 +170,7 @@ class AccountLimits:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.redis = ledger.redis
-        self._admit = self.redis.register_script(_ADMIT_LUA)
+        self._admit = self.redis.register_script(_ADMIT_CALL_LUA)
         self._settle = self.redis.register_script(_SETTLE_LUA)
 
     def _key(self, account_id: str, name: str) -> str:
@@ -169,35 +179,51 @@ class AccountLimits:
 
     def admit(self, account_id: str, token: str, hold_seconds: float) -> Reservation:
         """Reserve a place for one new job, or raise AccountLimited with its Retry-After."""
+        keys, args = self.admission(account_id, token, hold_seconds)
+        return self.reservation(account_id, token, self._admit(keys=keys, args=args))
+
+    def admission(self, account_id: str, token: str, hold_seconds: float) -> tuple[list, list]:
+        """Return the keys and arguments of `admit` in ADMIT_LUA for one submission."""
         settings = get_settings()
-        member = RESERVATION_PREFIX + token
-        result = self._admit(
-            keys=[
-                self._key(account_id, "inflight"),
-                self._key(account_id, "bucket"),
-                self._key(account_id, "pi_cooldown"),
-            ],
-            args=[
-                settings.account_max_in_flight,
-                settings.account_submit_rate,
-                settings.account_submit_burst,
-                member,
-                max(1.0, hold_seconds),
-                self.ledger.job_key(account_id, ""),
-                self._slot_seconds(),
-            ],
-        )
-        verdict = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        keys = [
+            self._key(account_id, "inflight"),
+            self._key(account_id, "bucket"),
+            self._key(account_id, "pi_cooldown"),
+        ]
+        args = [
+            settings.account_max_in_flight,
+            settings.account_submit_rate,
+            settings.account_submit_burst,
+            self.member(token),
+            max(1.0, hold_seconds),
+            self.ledger.job_key(account_id, ""),
+            self._slot_seconds(),
+        ]
+        return keys, args
+
+    def reservation(self, account_id: str, token: str, answer: list) -> Reservation:
+        """Return the reservation ADMIT_LUA's answer grants, or raise its AccountLimited."""
+        verdict = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
         if verdict != "ok":
             refusal = Refusal(verdict)
-            wait = retry_after(refusal, float(result[1]), settings.account_submit_rate)
+            rate = get_settings().account_submit_rate
+            wait = retry_after(refusal, float(answer[1]), rate)
             raise AccountLimited(MESSAGES[refusal], code=refusal.value, retry_after=wait)
-        return Reservation(account_id, member)
+        return Reservation(account_id, self.member(token))
+
+    def member(self, token: str) -> str:
+        """Return a submission's reservation in its account's in-flight set."""
+        return RESERVATION_PREFIX + token
 
     def settle(self, reservation: Reservation, job_id: str) -> None:
         """Turn the reservation into the job it became (its place lasts until the job ends)."""
+        key, *args = self.settle_args(reservation, job_id)
+        self._settle(keys=[key], args=args)
+
+    def settle_args(self, reservation: Reservation, job_id: str) -> list:
+        """Return `settle_reservation`'s arguments: in-flight set, member, job id, seconds."""
         key = self._key(reservation.account_id, "inflight")
-        self._settle(keys=[key], args=[reservation.member, job_id, self._slot_seconds()])
+        return [key, reservation.member, job_id, self._slot_seconds()]
 
     def release(self, reservation: Reservation, error: BaseException | None = None) -> None:
         """Give the place back (the submission created no job); a Pi 429 starts a cooldown."""

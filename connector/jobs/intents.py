@@ -4,14 +4,14 @@ An intent holds everything needed to submit the job again in another process (ki
 origin, subscribers, the idempotency claim; the API key and subscriber secrets sealed) and a
 lease: one process at a time may send its create. It is written in the same step that turns
 the request's idempotency claim into "intent <id>", so a retry of the request finds it. Once
-Pi gives a job id the intent is bound to it in the transaction that records the job; a
-submission that cannot succeed ends as a failed job under the intent's own id.
+Pi gives a job id the intent is bound to it in the atomic step that records the job
+(`intent_binding`); a submission that cannot succeed ends as a failed job under the intent's
+own id.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,14 +23,23 @@ from flask import current_app
 from connector.delivery.dispatch import fan_out
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable
+from connector.jobs.account_limits import Reservation
 from connector.jobs.completion import fail_record
 from connector.jobs.idempotency import Claim
+from connector.jobs.intent_binding import (
+    ATTACHED,
+    BOUND,
+    FAILED,
+    GUARDED_BIND_LUA,
+    PENDING,
+    settle,
+)
 from connector.ledger import QUEUED_ID_PREFIX, JobRecord, JobStatus
 from connector.runtime.secrets import remember_encrypted_field
 
-log = logging.getLogger(__name__)
+# BOUND, FAILED and PENDING are the intent's states (kept in `intent_binding`, which writes them).
+__all__ = ["BOUND", "FAILED", "PENDING", "Intent", "Intents", "get_intents", "new_intent_id"]
 
-PENDING, BOUND, FAILED = "pending", "bound", "failed"
 ACCEPT_RETRY_SECONDS = 1.0  # how long writing an intent waits for Redis to answer again
 LEASE_MARGIN = 5.0  # a create ends this long before its lease lapses (clocks, GC pauses)
 
@@ -78,6 +87,8 @@ class Intent:
     attempts: int = 0
     error: str | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
+    # How many fields its Redis hash had when this process wrote or read it (None: unknown).
+    stored_fields: int | None = None
 
     @property
     def member(self) -> str:
@@ -118,6 +129,7 @@ class Intents:
         self.give_up = give_up
         self._accept = self.redis.register_script(_ACCEPT_LUA)
         self._take = self.redis.register_script(_TAKE_LUA)
+        self.guarded_bind = self.redis.register_script(GUARDED_BIND_LUA)
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -201,6 +213,7 @@ class Intents:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
+        intent.stored_fields = len(fields)
         if not accepted:
             raise ServiceUnavailable(
                 "an identical request is still being submitted; retry in a moment",
@@ -217,7 +230,7 @@ class Intents:
         if not raw or b"state" not in raw:
             return None
         d = {k.decode(): v.decode() for k, v in raw.items()}
-        subscribers = self._subscribers(d)
+        subscribers = self.stored_subscribers(d)
         claim = Claim(
             "intent",
             d.get("idem_key", ""),
@@ -241,10 +254,11 @@ class Intents:
             attempts=int(d.get("attempts") or 0),
             error=d.get("error") or None,
             subscribers=subscribers,
+            stored_fields=len(d),
         )
         return intent, d.get("api_key", "")
 
-    def _subscribers(self, d: dict[str, str]) -> list[Subscriber]:
+    def stored_subscribers(self, d: dict[str, str]) -> list[Subscriber]:
         """Return the subscribers stored in an intent's fields, secrets unsealed."""
         found = []
         for name, value in d.items():
@@ -273,6 +287,8 @@ class Intents:
                         pipe.reset()
                         break
                     pipe.multi()
+                    # Changes the field count a sender's one-step bind checks (intent_binding).
+                    pipe.hincrby(key, ATTACHED, 1)
                     for sub in subscribers:
                         pipe.hset(key, f"sub:{sub.id}", sub.to_json())
                         if sub.secret:
@@ -298,99 +314,36 @@ class Intents:
 
     # -- bind, fail, discard ------------------------------------------------------------------
 
-    def bind(self, intent: Intent, sealed_key: str, job_id: str, deadline: float) -> JobRecord:
-        """Record Pi's job for the intent in one transaction (as a direct submission would)."""
+    def bind(
+        self,
+        intent: Intent,
+        sealed_key: str,
+        job_id: str,
+        deadline: float,
+        reservation: Reservation | None = None,
+    ) -> JobRecord:
+        """Record Pi's job for the intent in one transaction, settling the reservation too."""
         key = self.key(intent.account_id, intent.intent_id)
-        return self._settle(intent, key, deadline, job_id=job_id, sealed_key=sealed_key)
+        return settle(
+            self,
+            intent,
+            key,
+            deadline,
+            job_id=job_id,
+            sealed_key=sealed_key,
+            reservation=reservation,
+        )
 
     def fail(self, intent: Intent, message: str, deadline: float) -> JobRecord:
         """End the intent as a failed job under its own id; subscribers hear it as any end."""
         key = self.key(intent.account_id, intent.intent_id)
-        record = self._settle(
-            intent, key, deadline, job_id=intent.intent_id, sealed_key=None, failure=message
+        record = settle(
+            self, intent, key, deadline, job_id=intent.intent_id, sealed_key=None, failure=message
         )
         if record.job_id == intent.intent_id and not record.is_terminal:
             record = fail_record(record, message)
         self.release_lease(intent)
         return record
-
-    def _settle(
-        self,
-        intent: Intent,
-        key: str,
-        deadline: float,
-        *,
-        job_id: str,
-        sealed_key: str | None,
-        failure: str | None = None,
-    ) -> JobRecord:
-        """Bind the intent to a job (or its failure) unless another process did; return it."""
-        record = intent.record(job_id)
-        job_key = self.ledger.job_key(intent.account_id, job_id)
-        failing = sealed_key is None
-        pause = 0.25
-        while True:
-            try:
-                with self.redis.pipeline() as pipe:
-                    pipe.watch(key)
-                    raw = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
-                    if raw.get("state") in (BOUND, FAILED):
-                        pipe.reset()
-                        return self._settled_record(intent, raw.get("job_id"), record)
-                    if raw.get("state") == PENDING:
-                        # As stored now: a retry of the request may have added subscribers.
-                        intent.subscribers = self._subscribers(raw)
-                    # Else the intent was lost in a failover: Pi holds the job, so record it
-                    # from what this process knows rather than orphan it.
-                    pipe.multi()
-                    extra = {"idem": intent.claim.redis_key}
-                    if not failing:
-                        extra["api_key"] = sealed_key
-                    self.ledger.create(record, pipe, extra=extra)
-                    if not failing:
-                        remember_encrypted_field(self.ledger.store, job_key, "api_key", pipe)
-                    else:
-                        # Nothing to follow on Pi: the failure is stored and fanned out next.
-                        pipe.zrem(self.ledger.inflight_key(), f"{intent.account_id}|{job_id}")
-                    self.idem.bind(pipe, intent.claim, job_id)
-                    for sub in intent.subscribers:
-                        self.subs.add(pipe, intent.account_id, job_id, sub)
-                    state = {"state": FAILED if failing else BOUND, "job_id": job_id}
-                    if failure:
-                        state["error"] = failure
-                    pipe.hset(key, mapping=state)
-                    # The create's material is no longer needed (the job holds its own copies of
-                    # the key and the subscribers); the id keeps resolving.
-                    spent = ["payload", "api_key"]
-                    for sub in intent.subscribers:
-                        spent += [f"sub:{sub.id}", f"subsec:{sub.id}"]
-                    pipe.hdel(key, *spent)
-                    pipe.expire(key, self.ledger.retention)
-                    if not failing:
-                        # A failure keeps its lease until its deliveries are queued.
-                        pipe.zrem(self.leases_key(), intent.member)
-                    pipe.execute()
-                    intent.state, intent.job_id = (FAILED if failing else BOUND), job_id
-                    return record
-            except redis.WatchError:
-                continue
-            except (redis.ConnectionError, redis.TimeoutError):
-                # Pi may hold the job now: keep trying within the lease, so it is not orphaned.
-                if time.monotonic() + pause >= deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
-
-    def _settled_record(self, intent: Intent, job_id: str | None, fallback: JobRecord):
-        if job_id and job_id != fallback.job_id:
-            # Only a lease that lapsed under a live sender gets here: Pi has two jobs.
-            log.warning(
-                "intent %s was bound to %s by another process; job %s is an orphan",
-                intent.intent_id,
-                job_id,
-                fallback.job_id,
-            )
-        return (self.ledger.get(intent.account_id, job_id) if job_id else None) or fallback
 
     def discard(self, intent: Intent) -> None:
         """Remove an intent whose request got an error instead, and free its key."""

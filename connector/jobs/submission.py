@@ -105,6 +105,11 @@ def submit_job(
     body, basis = normalize(kind, payload)
     in_request = has_request_context()  # a request answers `queued`; an RQ task waits
     idem = current_app.extensions["idempotency"]
+    limits = get_account_limits()
+    # A create answered `queued` may bind after the request: hold its place for the lease.
+    hold = get_intents().lease if in_request else remaining_hold(deadline)
+    # Only a submission that creates a Pi job counts, never a replay: the claim admits the
+    # account's new job in the same step, only when the key is free.
     claim = idem.claim(
         account.account_id,
         kind,
@@ -114,6 +119,7 @@ def submit_job(
         deadline=deadline,
         # A request's create follows a durable intent; elsewhere the claim spans the create.
         pending_ttl=INTENT_PENDING_TTL if in_request else PENDING_TTL,
+        admit=(limits, hold),
     )
     if claim.outcome == "existing":
         record = get_ledger().get(account.account_id, claim.job_id)
@@ -134,15 +140,14 @@ def submit_job(
                 headers={"Retry-After": "2"},
             )
         return Submission(record, created=False)
-    limits = get_account_limits()
-    # A create answered `queued` may bind after the request: hold its place for the lease.
-    hold = get_intents().lease if in_request else remaining_hold(deadline)
-    try:
-        # After the claim: only a submission that creates a Pi job counts, never a replay.
-        reservation = limits.admit(account.account_id, claim.token, hold)
-    except BaseException:
-        idem.release(claim)
-        raise
+    reservation = claim.reservation
+    if reservation is None:
+        # A key naming a job whose record is gone is submitted anew: admit it now.
+        try:
+            reservation = limits.admit(account.account_id, claim.token, hold)
+        except BaseException:
+            idem.release(claim)
+            raise
     request_id = g.get("request_id") if in_request else None
     if in_request:
         record, _ = handoff.submit_in_budget(

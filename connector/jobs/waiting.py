@@ -38,6 +38,8 @@ ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before
 # How long a waiting request gives a live tracker to claim a new job before asking Pi itself
 # (trackers scan for new jobs four times a second).
 HANDOFF_SECONDS = 1.0
+# A request may go by this process's count of live trackers when it is this recent.
+TRACKERS_SEEN_SECONDS = 1.0
 
 # One lease term: given the record and a monotonic deadline, ask Pi and return
 # (the record now, whether to go on waiting).
@@ -138,12 +140,15 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
 
     ledger = get_ledger()
     try:
-        if ledger.live_trackers():
+        if ledger.live_trackers(max_age=TRACKERS_SEEN_SECONDS):
             # Trackers scan for new jobs four times a second: one look after the handoff time
             # tells whether one claimed it (a look before it would find nothing yet).
-            handoff = min(deadline, time.monotonic() + HANDOFF_SECONDS)
-            record = listen(record, deadline=handoff, until=noted)
-            if record.is_terminal or _tracked(ledger, record):
+            handoff = min(HANDOFF_SECONDS, remaining(deadline))
+            get_flights().wait_for_end(record.account_id, record.job_id, handoff)
+            current, tracked = ledger.get_tracked(record.account_id, record.job_id)
+            record = current or record
+            noted(record)
+            if record.is_terminal or tracked:
                 return listen(
                     record, deadline=deadline, until=noted, recheck=LISTEN_RECHECK_SECONDS
                 )
@@ -177,10 +182,6 @@ def listen(
         flights.wait_for_end(record.account_id, record.job_id, pause)
         record = ledger.get(record.account_id, record.job_id) or record
     return record
-
-
-def _tracked(ledger, record: JobRecord) -> bool:
-    return ledger.is_tracked(record.account_id, record.job_id)
 
 
 def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:

@@ -53,6 +53,7 @@ class Ledger:
         self.retention = int(retention_days * 86400)
         self._update = self.redis.register_script(_UPDATE_LUA)
         self._progress = self.redis.register_script(_PROGRESS_LUA)
+        self._trackers_seen = (float("-inf"), 0)  # (monotonic time read, live trackers)
 
     # Keys carry the account as a hash tag so one account's keys share a cluster slot.
     def account_key(self, account_id: str, *parts: str) -> str:
@@ -71,14 +72,32 @@ class Ledger:
         """Return a key of the tracker's bookkeeping beside the in-flight set (leases, owners)."""
         return self.store.key("tracker", name)
 
-    def live_trackers(self) -> int:
-        """Return how many trackers (worker processes following jobs) are alive now."""
-        return int(self.redis.zcount(self.tracker_key("members"), time.time(), "+inf"))
+    def live_trackers(self, max_age: float = 0.0) -> int:
+        """Return how many trackers (worker processes following jobs) are alive now.
+
+        With `max_age`, a count this process read at most that many seconds ago will do:
+        trackers come and go in seconds, and a burst of requests need not ask each time.
+        """
+        read_at, count = self._trackers_seen
+        if max_age > 0 and time.monotonic() - read_at <= max_age:
+            return count
+        count = int(self.redis.zcount(self.tracker_key("members"), time.time(), "+inf"))
+        self._trackers_seen = (time.monotonic(), count)
+        return count
 
     def is_tracked(self, account_id: str, job_id: str) -> bool:
         """Return True while a live tracker holds the job's lease."""
         lapse = self.redis.zscore(self.tracker_key("leases"), f"{account_id}|{job_id}")
         return lapse is not None and lapse > time.time()
+
+    def get_tracked(self, account_id: str, job_id: str) -> tuple[JobRecord | None, bool]:
+        """Return the job's record and whether a live tracker holds its lease, in one trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.job_key(account_id, job_id))
+        pipe.zscore(self.tracker_key("leases"), f"{account_id}|{job_id}")
+        raw, lapse = pipe.execute()
+        record = JobRecord.from_hash(raw) if raw and b"job_id" in raw else None
+        return record, lapse is not None and lapse > time.time()
 
     def index_key(self, name: str, value: str) -> str:
         """Return a key of the cross-account lookups (job, request_id, domain, brand_id)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -134,12 +135,16 @@ def _url_problem(url: str) -> str:
 def _host(parts: SplitResult) -> str:
     """Return a hostname as Pi derives its brand domain: lower-case, no leading www."""
     host = (parts.hostname or "").lower().rstrip(".")
-    # JavaScript's URL (used by Pi) reports internationalised hosts in punycode.
-    with contextlib.suppress(UnicodeError):
-        host = host.encode("idna").decode("ascii")
+    # JavaScript's URL (used by Pi) reports internationalised hosts in punycode. An ASCII host
+    # is its own punycode form (the codec only checks its labels' lengths): skip the codec.
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
     return host.removeprefix("www.")
 
 
+# A submission asks for its URL's domain several times (dedupe key, ledger index, answer).
+@functools.lru_cache(maxsize=1024)
 def brand_domain(url: str) -> str:
     """Return the domain Pi files a brand under for this URL."""
     return _host(_split_http_url(url, "url"))

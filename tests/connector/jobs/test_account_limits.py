@@ -179,3 +179,55 @@ def test_zero_turns_both_limits_off(app):
     replace_settings(app, account_submit_rate=0, account_max_in_flight=0)
     for _ in range(50):
         _admit(app)
+
+
+# -- a claim that admits (one round trip) ---------------------------------------------------
+
+
+def _claim_admitting(app, url: str, account=A):
+    idem, limits = app.extensions["idempotency"], get_account_limits()
+    return idem.claim(
+        account, "brand_extraction", {"url": url}, explicit=None, basis=url, admit=(limits, 30)
+    )
+
+
+def test_a_claim_that_admits_reserves_the_accounts_place_with_the_claims_token(app, redis_client):
+    replace_settings(app, account_submit_rate=0, account_max_in_flight=5)
+    with app.app_context():
+        claim = _claim_admitting(app, "https://admitted.example")
+        assert claim.outcome == "claimed"
+        assert claim.reservation is not None and claim.reservation.member == "r:" + claim.token
+        inflight = get_account_limits().settle_args(claim.reservation, "")[0]
+        assert redis_client.zscore(inflight, claim.reservation.member) is not None
+
+
+def test_a_refused_claim_leaves_the_key_free_and_takes_no_place(app, redis_client):
+    replace_settings(app, account_submit_rate=0.5, account_submit_burst=1)
+    with app.app_context():
+        _claim_admitting(app, "https://first.example")
+        with pytest.raises(AccountLimited) as caught:
+            _claim_admitting(app, "https://second.example")
+        assert caught.value.code == "rate_limited" and caught.value.retry_after == 2
+        idem = app.extensions["idempotency"]
+        key = idem.redis_key(A, "brand_extraction", explicit=None, basis="https://second.example")
+        assert redis_client.get(key) is None
+
+
+def test_a_claim_that_finds_a_peer_or_a_job_admits_nothing(app, redis_client):
+    replace_settings(app, account_submit_rate=0.5, account_submit_burst=1)
+    with app.app_context():
+        first = _claim_admitting(app, "https://shared.example")
+        # The bucket is empty now, yet the same request again is a peer's, never refused.
+        with pytest.raises(Exception) as caught:
+            app.extensions["idempotency"].claim(
+                A,
+                "brand_extraction",
+                {"url": "https://shared.example"},
+                explicit=None,
+                basis="https://shared.example",
+                deadline=time.monotonic(),
+                admit=(get_account_limits(), 30),
+            )
+        assert getattr(caught.value, "code", None) == "duplicate_in_progress"
+        inflight = get_account_limits().settle_args(first.reservation, "")[0]
+        assert redis_client.zcard(inflight) == 1

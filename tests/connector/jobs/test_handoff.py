@@ -222,3 +222,29 @@ def test_a_burst_of_waiting_requests_spreads_its_queued_answers_before_the_deadl
     assert queued_answer_at(100.0, waiting=501, draw=0.0) == 100.0
     assert queued_answer_at(100.0, waiting=501, draw=1.0) == pytest.approx(99.25)
     assert queued_answer_at(100.0, waiting=100_000, draw=1.0) == 100.0 - ANSWER_SPREAD_CAP
+
+
+@pytest.mark.parametrize("on_greenlets", [False, True], ids=["threads", "gevent"])
+def test_drain_waits_for_every_sender_however_it_was_started(monkeypatch, on_greenlets):
+    import sys
+    import threading
+    import types
+
+    from connector.jobs import handoff
+
+    spawned = []
+
+    def spawn(target, *args):
+        spawned.append(threading.Thread(target=target, args=args))
+        spawned[-1].start()
+
+    monkeypatch.setitem(sys.modules, "gevent", types.SimpleNamespace(spawn=spawn))
+    monkeypatch.setattr(handoff, "_gevent_threads", lambda: on_greenlets)
+    release = threading.Event()
+    monkeypatch.setattr(handoff, "_send_beside", lambda *args: release.wait(5))
+    intent = types.SimpleNamespace(intent_id="pcq_" + "0" * 32)
+    handoff._start_sender(None, intent, "key", "sealed", None, 0.0, None)
+    assert drain(0.1) == 1
+    release.set()
+    assert drain(5) == 0
+    assert len(spawned) == (1 if on_greenlets else 0)

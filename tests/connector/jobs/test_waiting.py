@@ -140,3 +140,38 @@ def test_a_listener_reads_the_ledger_on_the_notice_or_every_recheck_not_every_se
     assert len(reads) == 1
     assert result.status != "completed"
     assert time.monotonic() - started >= 1.9
+
+
+def test_a_burst_of_requests_asks_redis_for_live_trackers_once_a_second(app, monkeypatch):
+    with app.app_context():
+        ledger = get_ledger()
+        asked = []
+        real = type(ledger.redis).zcount
+        monkeypatch.setattr(
+            type(ledger.redis), "zcount", lambda self, *a: asked.append(a) or real(self, *a)
+        )
+        assert ledger.live_trackers(max_age=1.0) == 0
+        _announce_tracker(app)
+        assert ledger.live_trackers(max_age=1.0) == 0  # this process's recent count
+        assert ledger.live_trackers() == 1  # asked afresh
+        assert len(asked) == 2
+        assert ledger.live_trackers(max_age=1.0) == 1 and len(asked) == 2
+
+
+def test_a_handed_off_request_reads_its_job_and_lease_in_one_trip(app_config, pisim, monkeypatch):
+    from connector.ledger.redis_ledger import Ledger
+
+    app = create_app({**app_config, "PI_BASE_URL": pisim.base_url})
+    record = _submit(app, "https://secs30-one-trip.example")
+    _announce_tracker(app, lease_job=record.job_id)
+    calls = []
+    for name in ("get", "is_tracked", "get_tracked"):
+        real = getattr(Ledger, name)
+        monkeypatch.setattr(
+            Ledger, name, lambda self, *a, _n=name, _r=real: calls.append(_n) or _r(self, *a)
+        )
+    with app.app_context():
+        result = wait_short(KEY, record, deadline=time.monotonic() + HANDOFF_SECONDS + 0.5)
+    assert not result.is_terminal
+    assert calls[0] == "get_tracked" and "is_tracked" not in calls
+    assert pisim.count(JOB_READS) == 0  # tracked: the request only listened

@@ -115,6 +115,37 @@ def test_a_caller_session_is_not_given_the_key(rsps):
     assert session.auth is None
 
 
+@pytest.mark.parametrize("trust_env", [True, False], ids=["environment", "pooled"])
+def test_a_shared_session_sends_the_same_request_either_way(rsps, trust_env):
+    session = requests.Session()
+    session.trust_env = trust_env  # off: the pooled session, sent without Session.request
+    headers = {
+        "Authorization": f"Bearer {API_KEY}",
+        "Idempotency-Key": "idem-1",
+        "User-Agent": "pi-connector/0.1",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    rsps.post(
+        IMAGES_URL,
+        status=202,
+        json=created(),
+        match=[matchers.header_matcher(headers), matchers.json_params_matcher({"prompt": "p"})],
+    )
+    with PiClient(API_KEY, base_url=BASE, session=session) as c:
+        assert c.generate_image(prompt="p", idempotency_key="idem-1") == JOB_ID
+    assert "Authorization" not in session.headers and not session.cookies
+
+
+def test_an_own_session_reads_the_environment_once(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/pi-ca.pem")
+    with PiClient(API_KEY, base_url=BASE) as c:
+        session = c._session
+    assert session.proxies.get("https") == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/pi-ca.pem" and not session.trust_env
+
+
 # -- creates ------------------------------------------------------------------------------
 
 

@@ -266,10 +266,19 @@ def test_normalize_brand_url(url, expected):
         ("http://shop.acme.com", "shop.acme.com"),
         ("https://www2.acme.com", "www2.acme.com"),
         ("https://bücher.de", "xn--bcher-kva.de"),
+        ("https://www.BÜCHER.de.", "xn--bcher-kva.de"),
+        ("https://a..b.com", "a..b.com"),  # the codec refuses it: kept as written
+        (f"https://{'x' * 70}.com", f"{'x' * 70}.com"),
     ],
 )
 def test_brand_domain_follows_pi_rule(url, expected):
     assert brand_domain(url) == expected
+    assert brand_domain(url) == expected  # remembered: the same answer
+
+
+def test_brand_domain_remembers_answers_not_refusals():
+    for _ in range(2):
+        rejects("url", brand_domain, url="javascript:alert(2)")
 
 
 def test_url_helpers_reject_bad_urls():
