@@ -54,6 +54,8 @@ CLEAN_LOCK_SECONDS = 10
 # by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
 # waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
 STRANDED_SECONDS = 15
+RQ_CONNECTIONS_PER_THREAD = 3  # see rq_pool_size
+RQ_SPARE_CONNECTIONS = 10  # registry cleaning, a connection being replaced
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
 
@@ -170,14 +172,27 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
                 self.maintain_heartbeats(job)
 
 
+def rq_pool_size(rq_threads: int) -> int:
+    """Return how many Redis connections RQ workers on `rq_threads` threads hold at most."""
+    # Each holds its command channel (a pubsub connection, for its whole life), its queue read
+    # and, while a task runs, its heartbeat thread's: at 100 for all, 50 Shopify threads ran
+    # out, and RQ threads restarted every 2 s (a finished install was even marked failed).
+    return RQ_CONNECTIONS_PER_THREAD * max(1, rq_threads) + RQ_SPARE_CONNECTIONS
+
+
 def build_worker(
     app: Flask,
     *,
     simple: bool = False,
     queues: tuple[str, ...] = ALL_QUEUES,
     cls: type[Worker] | None = None,
+    rq_threads: int | None = None,
 ) -> Worker:
-    """Return a worker listening on the connector's queues with the app attached."""
+    """Return a worker listening on the connector's queues with the app attached.
+
+    `rq_threads`: how many RQ workers of this process share the blocking client's pool
+    (default: the lanes of the settings).
+    """
     store: RedisStore = app.extensions["store"]
     settings = get_settings(app)
     cls = cls or (ConnectorSimpleWorker if simple else ConnectorWorker)
@@ -185,7 +200,11 @@ def build_worker(
     # read timed out and the RQ thread quit and restarted, and RQ raised the shared pool's
     # timeout for everyone else. Its own client keeps both apart.
     ttl = settings.worker_maintenance_seconds + _RQ_DEQUEUE_MARGIN
-    connection = store.blocking_client(max(1, ttl - _RQ_DEQUEUE_MARGIN))
+    if rq_threads is None:
+        rq_threads = settings.delivery_threads + settings.shopify_threads
+    connection = store.blocking_client(
+        max(1, ttl - _RQ_DEQUEUE_MARGIN), max_connections=rq_pool_size(rq_threads)
+    )
     worker = cls(
         [Queue(name, connection=connection) for name in queues],
         connection=connection,
@@ -304,16 +323,30 @@ class WorkerProcess:
 
     def _work(self, queues: tuple[str, ...]) -> None:
         """Run one RQ worker on this thread; start a fresh one after a Redis outage."""
+        rq_threads = sum(self.lanes.values())
         while not self.stopping.is_set():
-            # RQ gives up its loop when Redis goes away (or cannot start without it).
-            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-                worker = build_worker(self.app, cls=ConnectorThreadWorker, queues=queues)
+            worker = None
+            try:
+                worker = build_worker(
+                    self.app, cls=ConnectorThreadWorker, queues=queues, rq_threads=rq_threads
+                )
                 with self._lock:
                     self.workers.append(worker)
                 worker.work(with_scheduler=False, logging_level="INFO")
-            if not self.stopping.is_set():
-                log.warning("an RQ thread stopped on a Redis error; starting over")
-                self.stopping.wait(RESTART_DELAY)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # RQ gives up its loop when Redis goes away (or cannot start without it).
+                if not self.stopping.is_set():
+                    log.warning(
+                        "an RQ thread stopped on a Redis error (%s); starting over",
+                        type(exc).__name__,
+                    )
+            if self.stopping.is_set():
+                break
+            if worker is not None:
+                with self._lock:
+                    self.workers.remove(worker)
+                _close_channel(worker)
+            self.stopping.wait(RESTART_DELAY)
 
     def _schedule(self) -> None:
         """Move due retries and delayed tasks onto their queues (one scheduler per deployment)."""
@@ -360,6 +393,17 @@ class WorkerProcess:
                 worker.register_death()
         log.info("worker stopped: %s leases handed back, %s tasks left to RQ", released, cut_short)
         return cut_short
+
+
+def _close_channel(worker: Worker) -> None:
+    """Close a stopped RQ worker's command channel: RQ leaves it open when its loop dies."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None:
+        thread.stop()
+    pubsub = getattr(worker, "pubsub", None)
+    if pubsub is not None:
+        with contextlib.suppress(Exception):  # Redis may be away: the socket is dropped anyway
+            pubsub.close()
 
 
 def run_worker(app: Flask, *, burst: bool = False, simple: bool = False) -> bool:

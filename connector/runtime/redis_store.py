@@ -45,18 +45,22 @@ class RedisStore:
         )
         self._blocking: dict[float, redis.Redis] = {}
 
-    def blocking_client(self, block_seconds: float) -> redis.Redis:
+    def blocking_client(self, block_seconds: float, max_connections: int = 100) -> redis.Redis:
         """Return a client of its own for commands that block up to `block_seconds` (BLPOP).
 
         The shared client keeps a short socket timeout; a blocking read on one of its pooled
-        connections would time out before Redis answers.
+        connections would time out before Redis answers. Its pool holds at least
+        `max_connections`: a caller that needs more than an earlier one widens it.
         """
         timeout = float(block_seconds) + BLOCKING_SLACK
-        if timeout not in self._blocking:
-            self._blocking[timeout] = self.connector.client(
-                socket_timeout=timeout, max_connections=100
-            )
-        return self._blocking[timeout]
+        client = self._blocking.get(timeout)
+        if client is None:
+            client = self.connector.client(socket_timeout=timeout, max_connections=max_connections)
+            self._blocking[timeout] = client
+        pool = client.connection_pool
+        # redis-py reads the cap each time it would open a connection: raising it is enough.
+        pool.max_connections = max(pool.max_connections, max_connections)
+        return client
 
     def confirm_replicated(self, witness_key: str) -> None:
         """Return once `min_replicas` replicas hold every write so far; raise ReplicasBehind.

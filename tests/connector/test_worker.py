@@ -198,3 +198,35 @@ def test_a_task_stranded_in_the_intermediate_list_runs_again(app_config):
     worker.clean_registries()
     assert stuck.get_job_ids() == []
     assert queue.get_job_ids() == [job.id]  # back on its queue, its retries intact
+
+
+def test_fifty_shopify_threads_all_work_without_running_out_of_redis_connections(
+    app_config, caplog
+):
+    from connector.runtime.queues import SHOPIFY, get_queue
+    from connector.worker import WorkerProcess
+
+    app = create_app(app_config)
+    store = app.extensions["store"]
+    # 58 RQ threads: each holds a command channel and a queue read, and a heartbeat per task.
+    process = WorkerProcess(app, delivery_threads=8, shopify_threads=50)
+    process.start()
+    try:
+        tasks = [
+            get_queue(store, SHOPIFY).enqueue("time.sleep", 2, job_timeout=30) for _ in range(50)
+        ]
+        deadline = time.monotonic() + 20
+        while not all(task.get_status(refresh=True) == "finished" for task in tasks):
+            assert time.monotonic() < deadline, "installs waited for a thread"
+            time.sleep(0.2)
+    finally:
+        process.shutdown(grace=5)
+    assert "an RQ thread stopped" not in caplog.text  # a full pool restarted threads
+    assert len(process.workers) == 58  # no worker was replaced
+
+
+def test_an_rq_pool_holds_three_connections_per_thread():
+    from connector.worker import RQ_SPARE_CONNECTIONS, rq_pool_size
+
+    assert rq_pool_size(58) == 3 * 58 + RQ_SPARE_CONNECTIONS
+    assert rq_pool_size(0) == 3 + RQ_SPARE_CONNECTIONS
