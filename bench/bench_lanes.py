@@ -342,6 +342,8 @@ def run_bench(args, stack: LiveStack, simulator, fake: FakeManyChat, shopify, r)
     results["install_to_brand_id_max_s"] = max(taken, default=float("nan"))
     # Installs share the app's one Pi key: over its limits they are rescheduled, never failed.
     results["shopify_scheduled_peak"] = paced
+    # More Pi jobs than installs: an extraction ran again (an RQ retry after it had finished).
+    results["install_pi_jobs_created"] = sum(run in str(j["input"].get("url")) for j in sim.jobs())
     lines = stack.logs().splitlines()
     results["install_failures_logged"] = sum(
         "brand extraction for" in line and " failed: " in line for line in lines
