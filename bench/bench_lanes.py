@@ -12,7 +12,9 @@ job's end on Pi (the simulator's `ends_at`) to the `setCustomFields` call reachi
 ManyChat. Printed (`name: value` lines): push p50/p99/max, count over 100 ms and count
 delivered for each phase, the p99 difference (goal: ≤ 100 ms, `goal_met`), the installs
 in flight when the pushes start, the shops that got a `brand_id` (all expected) and install →
-`brand_id` p50/max, the 1/5/15-minute load and the worker's CPU seconds per phase.
+`brand_id` p50/max, the Pi jobs the installs created, the worker's RQ thread restarts (an
+RQ thread that finds no Redis connection free starts over), the 1/5/15-minute load and the
+worker's CPU seconds per phase.
 
 Run: `.venv/bin/python bench/bench_lanes.py [--shopify-threads N] [--py-spy PATH]` (needs
 redis-server on PATH). The pushes take under a minute; waiting for every install takes
