@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
 
 from flask import Flask
 
@@ -27,6 +29,48 @@ log = logging.getLogger(__name__)
 # worker process may take them.
 BACKLOG_PER_THREAD = 64
 
+_Work = tuple[Future, Callable[[], str]]
+
+
+class FairQueue:
+    """Hand out queued work one account at a time, in turn, instead of first come first served.
+
+    When one account's jobs end in a burst, another account's delivery waits for at most one
+    attempt of each account ahead of it, not for the whole burst.
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._queues: OrderedDict[str, deque[_Work]] = OrderedDict()
+        self._closed = False
+
+    def put(self, account: str, work: _Work) -> None:
+        """Queue work for an account."""
+        with self._ready:
+            self._queues.setdefault(account, deque()).append(work)
+            self._ready.notify()
+
+    def get(self) -> _Work | None:
+        """Return the next account's oldest work, waiting for some; None once closed and empty."""
+        with self._ready:
+            while not self._queues:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            account, queue = next(iter(self._queues.items()))
+            work = queue.popleft()
+            if queue:
+                self._queues.move_to_end(account)  # its next attempt waits for the others
+            else:
+                del self._queues[account]
+            return work
+
+    def close(self) -> None:
+        """Let the takers finish what is queued, then stop."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
 
 class FirstAttempts:
     """Run the first attempt of each new delivery on this process's pool and wait for it."""
@@ -35,10 +79,13 @@ class FirstAttempts:
         self.app = app
         self.threads = threads
         self.backlog = threads * BACKLOG_PER_THREAD
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pic-first-attempt")
+        self._queue = FairQueue()
         self._lock = threading.Lock()
         self._pending = 0
         self._closed = False
+        for n in range(threads):
+            name = f"pic-first-attempt-{n}"
+            threading.Thread(target=self._take, name=name, daemon=True).start()
 
     @property
     def pending(self) -> int:
@@ -69,16 +116,25 @@ class FirstAttempts:
         return left
 
     def _submit(self, record: JobRecord, ref: DeliveryRef) -> Future | None:
-        """Hand one attempt to the pool, or return None when it is closed or backed up."""
+        """Queue one attempt in its account's turn, or return None when closed or backed up."""
         with self._lock:
             if self._closed or self._pending >= self.backlog:
                 return None
             self._pending += 1
-        try:
-            return self._pool.submit(self._attempt, record, ref)
-        except RuntimeError:  # the pool shut down meanwhile
-            self._done()
-            return None
+        future: Future = Future()
+        self._queue.put(record.account_id, (future, lambda: self._attempt(record, ref)))
+        return future
+
+    def _take(self) -> None:
+        """Run queued attempts, one account's after another's, until closed and drained."""
+        while (work := self._queue.get()) is not None:
+            future, attempt = work
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(attempt())
+            except BaseException as exc:  # handed to the waiting follower, which re-queues
+                future.set_exception(exc)
 
     def _attempt(self, record: JobRecord, ref: DeliveryRef) -> str:
         try:
@@ -95,7 +151,7 @@ class FirstAttempts:
         """Take no more attempts; those already handed over still run to their end."""
         with self._lock:
             self._closed = True
-        self._pool.shutdown(wait=False)
+        self._queue.close()
 
     def init_app(self, app: Flask) -> None:
         """Make fan-outs in this process attempt first deliveries here."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
+
 import pytest
 from rq import Queue
 
 from connector.delivery.dispatch import delivery_state
-from connector.delivery.first_attempts import FirstAttempts
+from connector.delivery.first_attempts import FairQueue, FirstAttempts
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.jobs.completion import fail_record
 from connector.ledger import JobRecord, get_ledger
@@ -116,3 +119,46 @@ def test_without_first_attempts_every_delivery_goes_to_rq(app, receiver):
 
 def _sub_id(receiver) -> str:
     return Subscriber("webhook", receiver.url + "/cb").id
+
+
+def test_one_accounts_burst_of_ends_does_not_queue_another_accounts_delivery_behind_it():
+    queue = FairQueue()
+    for n in range(5):
+        queue.put("noisy", (Future(), f"noisy-{n}"))
+    queue.put("quiet", (Future(), "quiet-0"))
+    order = [queue.get()[1] for _ in range(6)]
+    # The quiet account's delivery waits for one of the noisy account's, not for all five.
+    assert order.index("quiet-0") == 1
+    assert [o for o in order if o.startswith("noisy")] == [f"noisy-{n}" for n in range(5)]
+
+
+def test_a_closed_fair_queue_hands_out_what_it_holds_then_nothing():
+    queue = FairQueue()
+    queue.put("a", (Future(), "last"))
+    queue.close()
+    assert queue.get()[1] == "last"
+    assert queue.get() is None
+
+
+def test_first_attempts_take_turns_between_accounts(app, monkeypatch):
+    from connector.delivery import first_attempts as module
+
+    started, release = [], threading.Event()
+
+    def attempt(record, ref):
+        started.append(record.account_id)
+        release.wait(5)
+        return "delivered"
+
+    monkeypatch.setattr(module, "attempt_first", attempt)
+    pool = FirstAttempts(app, threads=1)
+    try:
+        ref = DeliveryRef.to_subscriber("s1")
+        noisy = [JobRecord(f"n{n}", "noisy", "brand_extraction", {}, "api") for n in range(4)]
+        quiet = JobRecord("q0", "quiet", "brand_extraction", {}, "api")
+        futures = [pool._submit(record, ref) for record in [*noisy, quiet]]
+        release.set()
+        assert [f.result(5) for f in futures] == ["delivered"] * 5
+    finally:
+        pool.close()
+    assert started.index("quiet") <= 2  # behind the one running and at most one queued
