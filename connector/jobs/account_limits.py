@@ -1,8 +1,9 @@
 """Per-account limits on new Pi jobs: jobs in flight, a token bucket, and Pi's own 429s.
 
 Every account (one Pi key) has its own limits, so one account's burst is refused with a 429
-while every other account goes on as before. Checked in one Lua call per submission that
-would create a Pi job (a replay of an existing job is never counted):
+while every other account goes on as before. Checked in the idempotency claim's Lua call, only
+when the key is free, i.e. for a submission that would create a Pi job (a replay of an existing
+job is never counted; a refusal writes nothing):
 
 - **Pi cooldown**: after Pi answered 429 for the account's key, its new creates are refused
   here until Pi's Retry-After has passed, without asking Pi (and without taking a create slot).
