@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from connector.auth import Account
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable, pi_error_to_api
 from connector.jobs.account_limits import Reservation, get_account_limits
+from connector.jobs.answer_times import left, wait_spread
 from connector.jobs.completion import fail_record, settle_ended
 from connector.jobs.intents import (
     BOUND,
@@ -50,22 +50,9 @@ log = logging.getLogger(__name__)
 # Between attempts of a queued create that Pi refused for now (5xx, 429, no slot, Pi away).
 RESUBMIT_BACKOFF = BackoffPolicy(base=2.0, cap=60.0, jitter=Jitter.EQUAL, first_attempt=1)
 OUTCOME_GRACE = 30.0  # a sender that took the outcome hands it over within this
-# A burst's requests share one deadline: answering them all `queued` at once would make the
-# last answers late. Each waiting request costs about this much CPU to answer, so the answers
-# are spread over (waiting requests x this) before the deadline, at most ANSWER_SPREAD_CAP.
-ANSWER_COST_SECONDS = 0.0015
-ANSWER_SPREAD_CAP = 1.5
 
 _running = 0  # creates in flight on this process's threads (greenlets)
 _senders_done = threading.Condition()
-_waiting_lock = threading.Lock()
-_waiting = [0]  # requests of this process waiting for their create (guarded by _waiting_lock)
-
-
-def queued_answer_at(deadline: float, waiting: int, draw: float) -> float:
-    """Return when a request stops waiting for its create: spread before the deadline by load."""
-    spread = min(ANSWER_SPREAD_CAP, max(0, waiting - 1) * ANSWER_COST_SECONDS)
-    return deadline - spread * min(max(draw, 0.0), 1.0)
 
 
 class Handoff:
@@ -94,18 +81,8 @@ class Handoff:
 
     def wait(self, deadline: float) -> bool:
         """Wait for the outcome until the deadline; False when the request answers `queued`."""
-        with _waiting_lock:
-            _waiting[0] += 1
-        try:
-            # Only the last stretch is spread, by how many requests wait by then.
-            if not self._done.wait(max(0.0, deadline - ANSWER_SPREAD_CAP - time.monotonic())):
-                with _waiting_lock:
-                    waiting = _waiting[0]
-                answer_at = queued_answer_at(deadline, waiting, random.random())
-                self._done.wait(max(0.0, answer_at - time.monotonic()))
-        finally:
-            with _waiting_lock:
-                _waiting[0] -= 1
+        # A burst's answers are spread over the last stretch (answer_times).
+        wait_spread(lambda until: self._done.wait(left(until)), deadline)
         with self._lock:
             if not self._taken:
                 self._abandoned = True

@@ -14,6 +14,7 @@ import redis
 
 from connector.config import get_settings
 from connector.jobs.account_limits import get_account_limits
+from connector.jobs.answer_times import wait_spread
 from connector.jobs.completion import apply_pi_job, fail_record
 from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
@@ -149,9 +150,7 @@ def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord
             record = current or record
             noted(record)
             if record.is_terminal or tracked:
-                return listen(
-                    record, deadline=deadline, until=noted, recheck=LISTEN_RECHECK_SECONDS
-                )
+                return _listen_to_the_answer(record, deadline, noted)
         return _lead_short(api_key, record, deadline)
     except redis.RedisError as exc:
         # The job is stored (and replicated) before anyone waits on it, and its tracker will
@@ -182,6 +181,20 @@ def listen(
         flights.wait_for_end(record.account_id, record.job_id, pause)
         record = ledger.get(record.account_id, record.job_id) or record
     return record
+
+
+def _listen_to_the_answer(
+    record: JobRecord, deadline: float, noted: Callable[[JobRecord], bool]
+) -> JobRecord:
+    """Listen for the job's end until this request's answer time (a burst's are spread)."""
+    latest = [record]
+
+    def wait(until: float) -> bool:
+        latest[0] = listen(latest[0], deadline=until, until=noted, recheck=LISTEN_RECHECK_SECONDS)
+        return latest[0].is_terminal
+
+    wait_spread(wait, deadline)
+    return latest[0]
 
 
 def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:

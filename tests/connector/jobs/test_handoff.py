@@ -13,10 +13,8 @@ import requests
 from connector import create_app
 from connector.auth import Account, account_id_for
 from connector.jobs.handoff import (
-    ANSWER_SPREAD_CAP,
     after_failure,
     drain,
-    queued_answer_at,
     resume,
 )
 from connector.jobs.intents import BOUND, FAILED, PENDING, Intent, get_intents, new_intent_id
@@ -211,17 +209,6 @@ def test_a_request_waiting_for_its_slow_create_gives_its_submission_turn_back(ap
     finally:
         pisim.configure(create_seconds=0)
         assert drain(10) == 0
-
-
-def test_a_lone_request_waits_for_its_create_until_the_deadline():
-    assert queued_answer_at(100.0, waiting=1, draw=0.99) == 100.0
-
-
-def test_a_burst_of_waiting_requests_spreads_its_queued_answers_before_the_deadline():
-    # 501 waiting: 500 others to answer, about 1.5 ms of CPU each.
-    assert queued_answer_at(100.0, waiting=501, draw=0.0) == 100.0
-    assert queued_answer_at(100.0, waiting=501, draw=1.0) == pytest.approx(99.25)
-    assert queued_answer_at(100.0, waiting=100_000, draw=1.0) == 100.0 - ANSWER_SPREAD_CAP
 
 
 @pytest.mark.parametrize("on_greenlets", [False, True], ids=["threads", "gevent"])
