@@ -20,7 +20,6 @@ from flask import Flask
 from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import StopRequested
-from rq.intermediate_queue import IntermediateQueue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
@@ -34,6 +33,7 @@ from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
+from connector.runtime.rq_threads import StrandedTasks, close_channel, rq_pool_size
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +50,8 @@ SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
 # set, and no abandoned task was retried for that long (at 60 s, a Redis crash mid-clean still
 # held up a stranded delivery for over a minute). Cleaning takes milliseconds.
 CLEAN_LOCK_SECONDS = 10
-# A task popped into RQ's intermediate list that has not started after this long was popped
-# by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
-# waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
-STRANDED_SECONDS = 15
-RQ_CONNECTIONS_PER_THREAD = 3  # see rq_pool_size
-RQ_SPARE_CONNECTIONS = 10  # registry cleaning, a connection being replaced
 # RQ's worker TTL minus this is how long an idle worker blocks on its queues between passes.
 _RQ_DEQUEUE_MARGIN = 15
-
-
-class StrandedTasks(IntermediateQueue):
-    """RQ's intermediate list of a queue, with a popped task called stranded sooner."""
-
-    def should_be_cleaned_up(self, job_id: str) -> bool:  # noqa: D401 - RQ's hook
-        first_seen = self.get_first_seen(job_id)
-        return first_seen is not None and (now() - first_seen).total_seconds() > STRANDED_SECONDS
 
 
 def _with_app(base: type[Worker]) -> type[Worker]:
@@ -170,14 +156,6 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
             # Redis away: the task fails on its own calls; nothing to renew meanwhile.
             with contextlib.suppress(redis.RedisError):
                 self.maintain_heartbeats(job)
-
-
-def rq_pool_size(rq_threads: int) -> int:
-    """Return how many Redis connections RQ workers on `rq_threads` threads hold at most."""
-    # Each holds its command channel (a pubsub connection, for its whole life), its queue read
-    # and, while a task runs, its heartbeat thread's: at 100 for all, 50 Shopify threads ran
-    # out, and RQ threads restarted every 2 s (a finished install was even marked failed).
-    return RQ_CONNECTIONS_PER_THREAD * max(1, rq_threads) + RQ_SPARE_CONNECTIONS
 
 
 def build_worker(
@@ -345,7 +323,7 @@ class WorkerProcess:
             if worker is not None:
                 with self._lock:
                     self.workers.remove(worker)
-                _close_channel(worker)
+                close_channel(worker)
             self.stopping.wait(RESTART_DELAY)
 
     def _schedule(self) -> None:
@@ -393,17 +371,6 @@ class WorkerProcess:
                 worker.register_death()
         log.info("worker stopped: %s leases handed back, %s tasks left to RQ", released, cut_short)
         return cut_short
-
-
-def _close_channel(worker: Worker) -> None:
-    """Close a stopped RQ worker's command channel: RQ leaves it open when its loop dies."""
-    thread = getattr(worker, "pubsub_thread", None)
-    if thread is not None:
-        thread.stop()
-    pubsub = getattr(worker, "pubsub", None)
-    if pubsub is not None:
-        with contextlib.suppress(Exception):  # Redis may be away: the socket is dropped anyway
-            pubsub.close()
 
 
 def run_worker(app: Flask, *, burst: bool = False, simple: bool = False) -> bool:

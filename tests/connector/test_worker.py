@@ -10,7 +10,8 @@ from rq.exceptions import DequeueTimeout, StopRequested
 
 from connector import create_app
 from connector.runtime.redis_store import SOCKET_TIMEOUT
-from connector.worker import STRANDED_SECONDS, ConnectorThreadWorker, build_worker
+from connector.runtime.rq_threads import STRANDED_SECONDS
+from connector.worker import ConnectorThreadWorker, build_worker
 
 
 def test_an_idle_rq_worker_blocks_longer_than_the_app_socket_timeout(app_config):
@@ -223,10 +224,3 @@ def test_fifty_shopify_threads_all_work_without_running_out_of_redis_connections
         process.shutdown(grace=5)
     assert "an RQ thread stopped" not in caplog.text  # a full pool restarted threads
     assert len(process.workers) == 58  # no worker was replaced
-
-
-def test_an_rq_pool_holds_three_connections_per_thread():
-    from connector.worker import RQ_SPARE_CONNECTIONS, rq_pool_size
-
-    assert rq_pool_size(58) == 3 * 58 + RQ_SPARE_CONNECTIONS
-    assert rq_pool_size(0) == 3 + RQ_SPARE_CONNECTIONS

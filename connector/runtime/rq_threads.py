@@ -1,0 +1,44 @@
+"""What RQ workers running on threads need around RQ itself: enough connections, stranded tasks
+found sooner, and a stopped worker's command channel closed."""
+
+from __future__ import annotations
+
+import contextlib
+
+from rq import Worker
+from rq.intermediate_queue import IntermediateQueue
+from rq.utils import now
+
+# A task popped into RQ's intermediate list that has not started after this long was popped
+# by a worker that died, or by a read whose reply a Redis crash swallowed: run it again. RQ
+# waits a minute; a popped task starts within milliseconds, so 15 s is a wide margin.
+STRANDED_SECONDS = 15
+RQ_CONNECTIONS_PER_THREAD = 3  # see rq_pool_size
+RQ_SPARE_CONNECTIONS = 10  # registry cleaning, a connection being replaced
+
+
+class StrandedTasks(IntermediateQueue):
+    """RQ's intermediate list of a queue, with a popped task called stranded sooner."""
+
+    def should_be_cleaned_up(self, job_id: str) -> bool:  # noqa: D401 - RQ's hook
+        first_seen = self.get_first_seen(job_id)
+        return first_seen is not None and (now() - first_seen).total_seconds() > STRANDED_SECONDS
+
+
+def rq_pool_size(rq_threads: int) -> int:
+    """Return how many Redis connections RQ workers on `rq_threads` threads hold at most."""
+    # Each holds its command channel (a pubsub connection, for its whole life), its queue read
+    # and, while a task runs, its heartbeat thread's: at 100 for all, 50 Shopify threads ran
+    # out, and RQ threads restarted every 2 s (a finished install was even marked failed).
+    return RQ_CONNECTIONS_PER_THREAD * max(1, rq_threads) + RQ_SPARE_CONNECTIONS
+
+
+def close_channel(worker: Worker) -> None:
+    """Close a stopped RQ worker's command channel: RQ leaves it open when its loop dies."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None:
+        thread.stop()
+    pubsub = getattr(worker, "pubsub", None)
+    if pubsub is not None:
+        with contextlib.suppress(Exception):  # Redis may be away: the socket is dropped anyway
+            pubsub.close()
