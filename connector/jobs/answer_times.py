@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 ANSWER_COST_SECONDS = 0.0015  # CPU to write one answer, in a burst
@@ -55,8 +54,3 @@ def wait_spread(wait: Callable[[float], bool], deadline: float) -> bool:
         with _lock:
             waiting = _waiting[0]
         return wait(answer_at(deadline, waiting, random.random()))
-
-
-def left(until: float) -> float:
-    """Return the seconds until a monotonic time (never negative)."""
-    return max(0.0, until - time.monotonic())

@@ -24,7 +24,7 @@ from connector.auth import Account
 from connector.delivery.subscriptions import Subscriber
 from connector.errors import ServiceUnavailable, pi_error_to_api
 from connector.jobs.account_limits import Reservation, get_account_limits
-from connector.jobs.answer_times import left, wait_spread
+from connector.jobs.answer_times import wait_spread
 from connector.jobs.completion import fail_record, settle_ended
 from connector.jobs.intents import (
     BOUND,
@@ -82,7 +82,7 @@ class Handoff:
     def wait(self, deadline: float) -> bool:
         """Wait for the outcome until the deadline; False when the request answers `queued`."""
         # A burst's answers are spread over the last stretch (answer_times).
-        wait_spread(lambda until: self._done.wait(left(until)), deadline)
+        wait_spread(lambda until: self._done.wait(max(0.0, until - time.monotonic())), deadline)
         with self._lock:
             if not self._taken:
                 self._abandoned = True
