@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from connector import create_app  # noqa: E402
 from connector.delivery.delivery_log import AttemptEntry, get_delivery_log  # noqa: E402
 from connector.ledger import JobRecord, get_ledger  # noqa: E402
@@ -25,13 +26,6 @@ from tests.support.redis import RedisServer  # noqa: E402
 
 TOKEN = "bench-console-token"
 ACCOUNTS = 50
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def seed(app, entries: int) -> str:

@@ -47,6 +47,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from connector.config import Settings  # noqa: E402
 from connector.runtime.queues import SHOPIFY  # noqa: E402
 from tests.shopify_app.conftest import stack_env  # noqa: E402
@@ -63,15 +64,6 @@ GOAL_MS = 100.0
 OVER_MS = 100.0  # a push later than this after its job's end is counted
 PHASE2_CONTACTS = 500_000  # phase 1's contacts start at 1,000
 PLATEAU_SECONDS = 5.0  # no more install jobs on Pi for this long: the lane took what it can
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def cpu_seconds(pid: int) -> float:

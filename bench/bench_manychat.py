@@ -24,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from tests.support.fake_manychat import SEND_FLOW, SET_FIELDS, VALID_KEY, FakeManyChat  # noqa: E402
 from tests.support.pisim import DEFAULT_ARGS, start_simulator  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -33,13 +34,6 @@ KEY = "pi_test_bench_manychat_account"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 EXTRACT = "/manychat/v1/brands/extract"
 CREATE_ROUTE = "POST /api/v1/brands/extract"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def bench_push(stack: LiveStack, sim, fake: FakeManyChat, jobs: int) -> dict[str, float]:

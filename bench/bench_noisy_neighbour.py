@@ -34,6 +34,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from tests.support.fake_manychat import SET_FIELDS, VALID_KEY, FakeManyChat  # noqa: E402
 from tests.support.pisim import DEFAULT_ARGS, start_simulator  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -46,15 +47,6 @@ B_INTERVAL = 0.1
 NOISE_AT = 2.0  # seconds into the run when A's burst starts
 P99_GOAL_MS = 100.0
 NOISY_CONTACTS = 900000  # A's ManyChat contacts start here (B's at 1000 and 100000)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 # --- account B: one request every 100 ms -----------------------------------------------------

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import requests
 
-from connector.pi import PiClient
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.stats import percentile  # noqa: E402
+from connector.pi import PiClient  # noqa: E402
+
 API_KEY = "pi_test_bench"
 JOBS_ROUTE = "GET /api/v1/jobs/:id"
 
@@ -53,13 +56,6 @@ class Sim:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def result_latency(sim: Sim, jobs: int = 50) -> list[float]:

@@ -24,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from connector import create_app  # noqa: E402
 from tests.shopify_app.conftest import stack_env  # noqa: E402
 from tests.shopify_app.fake_shopify import FakeShopify  # noqa: E402
@@ -34,13 +35,6 @@ from tests.support.redis import RedisServer  # noqa: E402
 from tests.support.stack import LiveStack  # noqa: E402
 
 TOPICS = ("app/uninstalled", "customers/data_request", "shop/redact", "customers/redact")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def _delivery(n: int) -> tuple[bytes, dict[str, str]]:

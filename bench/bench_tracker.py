@@ -40,6 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from tests.support.constants import NO_ACCOUNT_LIMITS  # noqa: E402
 from tests.support.pisim import start_simulator  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
@@ -53,13 +54,6 @@ BASE_SECONDS = 40  # every job is still running when the last one is submitted
 SPREAD_SECONDS = 20  # job n lasts BASE_SECONDS + n % SPREAD_SECONDS
 DELIVER_QUEUE = "rq:queue:pic-deliver"
 IDLE_SAMPLE_SECONDS = 10.0  # the idle worker's CPU rate is measured over this long
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def memory_kb(pid: int) -> tuple[int, int]:

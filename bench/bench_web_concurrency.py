@@ -43,6 +43,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from tests.support.constants import NO_ACCOUNT_LIMITS, TEST_SECRET_KEY  # noqa: E402
 from tests.support.fake_manychat import VALID_KEY  # noqa: E402
 from tests.support.pisim import start_simulator  # noqa: E402
@@ -57,15 +58,6 @@ HEALTHZ_GOAL_MS = 100.0  # issues 12 and 13: p99 on kept-alive and on fresh conn
 SHOWN_ERRORS: list[bytes] = []
 JOB_SECONDS = 120  # jobs outlive the run: every request waits its full budget
 BASELINE_ARGS = ("-k", "gthread", "--threads", "32")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 # --- the client: one asyncio loop, one raw HTTP/1.1 connection per request -------------------

@@ -22,6 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentile  # noqa: E402
 from connector import create_app  # noqa: E402
 from connector.auth import account_id_for  # noqa: E402
 from connector.ledger import JobRecord, get_ledger  # noqa: E402
@@ -32,13 +33,6 @@ from tests.support.redis import RedisServer  # noqa: E402
 from tests.support.stack import LiveStack  # noqa: E402
 
 KEY = "pi_test_bench_zapier_account"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Return the pct-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def seed_ledger(redis_url: str, pi_url: str, entries: int) -> None:

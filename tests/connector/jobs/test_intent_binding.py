@@ -12,8 +12,9 @@ from connector.auth import account_id_for
 from connector.delivery.subscriptions import Subscriber
 from connector.jobs import intent_binding
 from connector.jobs.account_limits import get_account_limits
-from connector.jobs.intents import BOUND, Intent, get_intents, new_intent_id
+from connector.jobs.intents import BOUND, get_intents
 from connector.ledger import get_ledger
+from tests.support.intents import claimed_intent
 
 KEY = "pi_test_intent_binding_account"
 ACCOUNT_ID = account_id_for(KEY)
@@ -22,24 +23,8 @@ ACCOUNT_ID = account_id_for(KEY)
 def _accepted(app, subscribers=(), url: str | None = None):
     """Claim, admit and accept a request the way submit_job does; return it and its key."""
     url = url or f"https://bind-{uuid.uuid4().hex[:8]}.example"
-    body = {"url": url}
-    claim = app.extensions["idempotency"].claim(
-        ACCOUNT_ID, "brand_extraction", body, explicit=None, basis=url
-    )
-    intent = Intent(
-        intent_id=new_intent_id(),
-        account_id=ACCOUNT_ID,
-        kind="brand_extraction",
-        payload=body,
-        input=body,
-        origin="manychat",
-        origin_ref=None,
-        request_id="req_pic_binding",
-        created_at=time.time(),
-        claim=claim,
-        subscribers=list(subscribers),
-    )
-    reservation = get_account_limits().admit(ACCOUNT_ID, claim.token, 30)
+    intent = claimed_intent(app, ACCOUNT_ID, url, subscribers, request_id="req_pic_binding")
+    reservation = get_account_limits().admit(ACCOUNT_ID, intent.claim.token, 30)
     sealed = get_intents().accept(intent, KEY)
     return intent, sealed, reservation
 

@@ -14,6 +14,7 @@ from connector.errors import ServiceUnavailable
 from connector.jobs.intents import BOUND, FAILED, PENDING, Intent, get_intents, new_intent_id
 from connector.jobs.queued_jobs import find_job
 from connector.ledger import JobStatus, get_ledger, is_queued_id
+from tests.support.intents import claimed_intent
 
 KEY = "pi_test_intents_account"
 ACCOUNT_ID = account_id_for(KEY)
@@ -22,23 +23,7 @@ URL = "https://intent.example"
 
 def _intent(app, url: str = URL, subscribers=()) -> Intent:
     """Claim a request's key the way submit_job does and build its (unwritten) intent."""
-    idem = app.extensions["idempotency"]
-    body = {"url": url}
-    claim = idem.claim(ACCOUNT_ID, "brand_extraction", body, explicit=None, basis=url)
-    assert claim.outcome == "claimed"
-    return Intent(
-        intent_id=new_intent_id(),
-        account_id=ACCOUNT_ID,
-        kind="brand_extraction",
-        payload=body,
-        input=body,
-        origin="manychat",
-        origin_ref=None,
-        request_id="req_pic_test",
-        created_at=time.time(),
-        claim=claim,
-        subscribers=list(subscribers),
-    )
+    return claimed_intent(app, ACCOUNT_ID, url, subscribers, request_id="req_pic_test")
 
 
 def _claim_again(app, url: str = URL):
