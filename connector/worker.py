@@ -33,7 +33,12 @@ from connector.jobs.resubmitter import Resubmitter
 from connector.jobs.tracker import Tracker, readoption_bound
 from connector.runtime.queues import ALL_QUEUES, DELIVER, SHOPIFY
 from connector.runtime.redis_store import RedisStore
-from connector.runtime.rq_threads import StrandedTasks, close_channel, rq_pool_size
+from connector.runtime.rq_threads import (
+    StrandedTasks,
+    close_channel,
+    idle_heartbeat_due,
+    rq_pool_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +124,14 @@ class ConnectorThreadWorker(ConnectorSimpleWorker):  # type: ignore[misc, valid-
         # task (lost pushes in the rolling-deploy test), so a popped task always runs first.
         if self._stop_requested and not self.holding_task and self.get_state() != WorkerStatus.BUSY:
             raise StopRequested()
-        return super().heartbeat(timeout, pipeline)
+        if timeout is not None or pipeline is not None:
+            return super().heartbeat(timeout, pipeline)  # a task's start: RQ's own timing
+        if not idle_heartbeat_due(self.last_heartbeat, now()):
+            return None
+        pipe = self.connection.pipeline(transaction=False)
+        super().heartbeat(None, pipe)
+        pipe.execute()  # one round trip, not one per command
+        return None
 
     def reorder_queues(self, reference_queue) -> None:  # noqa: D401 - RQ's hook
         # RQ calls this as soon as a read popped a task, before its last heartbeat.

@@ -1,9 +1,10 @@
 """What RQ workers running on threads need around RQ itself: enough connections, stranded tasks
-found sooner, and a stopped worker's command channel closed."""
+found sooner, idle heartbeats spaced out, and a stopped worker's command channel closed."""
 
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 
 from rq import Worker
 from rq.intermediate_queue import IntermediateQueue
@@ -15,6 +16,10 @@ from rq.utils import now
 STRANDED_SECONDS = 15
 RQ_CONNECTIONS_PER_THREAD = 3  # see rq_pool_size
 RQ_SPARE_CONNECTIONS = 10  # registry cleaning, a connection being replaced
+# RQ renews an idle worker's key before every queue read: each second, two round trips on
+# each of 16 threads, a third of an idle worker's CPU. The key lives for the worker TTL + 60 s,
+# so renewing it this often is plenty.
+IDLE_HEARTBEAT_SECONDS = 10.0
 
 
 class StrandedTasks(IntermediateQueue):
@@ -31,6 +36,11 @@ def rq_pool_size(rq_threads: int) -> int:
     # and, while a task runs, its heartbeat thread's: at 100 for all, 50 Shopify threads ran
     # out, and RQ threads restarted every 2 s (a finished install was even marked failed).
     return RQ_CONNECTIONS_PER_THREAD * max(1, rq_threads) + RQ_SPARE_CONNECTIONS
+
+
+def idle_heartbeat_due(last: datetime | None, at: datetime) -> bool:
+    """Return True when an idle RQ thread should renew its worker key again."""
+    return last is None or (at - last).total_seconds() >= IDLE_HEARTBEAT_SECONDS
 
 
 def close_channel(worker: Worker) -> None:

@@ -69,6 +69,27 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
     assert _queued(app, DELIVER) == 1
 
 
+def test_idle_rq_threads_keep_their_keys_without_a_write_before_every_read(app_config):
+    from connector.worker import WorkerProcess
+
+    app = create_app(app_config)
+    process = WorkerProcess(app, delivery_threads=1, shopify_threads=1)
+    process.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(process.workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        redis_client = process.workers[0].connection
+        keys = [worker.key for worker in process.workers]
+        first = [redis_client.hget(key, "last_heartbeat") for key in keys]
+        time.sleep(3.5)  # three or more 1 s queue reads each
+        assert [redis_client.hget(key, "last_heartbeat") for key in keys] == first
+        assert all(redis_client.ttl(key) > 60 for key in keys)  # still far from lapsing
+    finally:
+        assert process.shutdown(grace=5) == 0
+
+
 def test_busy_shopify_threads_never_hold_up_a_delivery(app_config):
     from connector.runtime.queues import DELIVER, SHOPIFY, get_queue
     from connector.worker import WorkerProcess
