@@ -11,7 +11,6 @@ reads the intent under WATCH and stages the same writes from what is stored now.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 
@@ -20,6 +19,7 @@ import redis
 from connector.jobs.account_limits import SETTLE_RESERVATION_LUA, Reservation, get_account_limits
 from connector.ledger import JobRecord
 from connector.runtime.secrets import remember_encrypted_field
+from connector.runtime.staged_writes import APPLY_STAGED_LUA, staged_json
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,15 @@ ATTACHED = "attached"  # an intent's field counting the retries that attached su
 
 # KEYS[1]: the intent. ARGV[1]: its field count as this process knows it; ARGV[2..5]: the
 # reservation's key, member, job id and slot seconds ('' key: none); ARGV[6]: the staged
-# commands, a JSON array of arrays of strings (one argument, not a hundred: redis-py packs a
-# long argument list in quadratic time). Any field added since (an attach bumps ATTACHED)
+# commands (`staged_writes`). Any field added since (an attach bumps ATTACHED)
 # changes the count, so a stale view of the subscribers never binds.
 GUARDED_BIND_LUA = (
     SETTLE_RESERVATION_LUA
+    + APPLY_STAGED_LUA
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 if redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
-for _, command in ipairs(cjson.decode(ARGV[6])) do redis.call(unpack(command)) end
+apply_staged(ARGV[6])
 if ARGV[2] ~= '' then settle_reservation(ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
 return 1
 """
@@ -113,26 +113,14 @@ def _bind_guarded(intents, intent, key, record, sealed_key, failure, reservation
         args += get_account_limits().settle_args(reservation, record.job_id)
     else:
         args += ["", "", "", ""]
-    try:
-        commands = [[_as_text(arg) for arg in command] for command, _ in pipe.command_stack]
-    except (TypeError, UnicodeDecodeError):
+    staged = staged_json(pipe)
+    if staged is None:
         return False  # not expressible as JSON text: the watched path sends it as it is
-    args.append(json.dumps(commands, ensure_ascii=False, separators=(",", ":")))
+    args.append(staged)
     if not intents.guarded_bind(keys=[key], args=args):
         return False
     intent.state, intent.job_id = (FAILED if sealed_key is None else BOUND), record.job_id
     return True
-
-
-def _as_text(arg) -> str:
-    """Return a command argument as the text redis-py would send for it."""
-    if isinstance(arg, str):
-        return arg
-    if isinstance(arg, bytes):
-        return arg.decode()
-    if isinstance(arg, int | float) and not isinstance(arg, bool):
-        return repr(arg)
-    raise TypeError(f"unexpected argument type {type(arg).__name__}")
 
 
 def _settle_watched(intents, intent, key, deadline, record, sealed_key, failure) -> JobRecord:

@@ -80,6 +80,66 @@ def test_finish_transitions_once_and_ignores_later_progress(ledger):
     assert [r.job_id for r in ledger.list_jobs("acct-a", finished=True)] == [record.job_id]
 
 
+def _end_state(ledger, record):
+    """Return what a stored end left in Redis, apart from times."""
+    stored = ledger.get("acct-a", record.job_id)
+    return {
+        "status": stored.status,
+        "brand_id": stored.brand_id,
+        "api_key": ledger.get_field("acct-a", record.job_id, "api_key"),
+        "finished": [r.job_id for r in ledger.list_jobs("acct-a", finished=True)],
+        "brands": [r.job_id for r in ledger.list_brands("acct-a")],
+        "history": ledger.redis.llen(ledger.history_key("acct-a", record.job_id)),
+        "by_brand": ledger.redis.zcard(ledger.index_key("brand", record.brand_id)),
+    }
+
+
+def test_a_job_end_is_stored_and_announced_in_one_round_trip(ledger):
+    from tests.support.round_trips import counting
+
+    record = make()
+    ledger.create(record, extra={"api_key": "ciphertext"})
+    listener = ledger.redis.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(ledger.ended_channel())
+    record.status, record.brand_id = "completed", str(uuid.uuid4())
+    with counting(ledger.redis) as trips:
+        assert ledger.finish(record, leave_inflight=False) is True
+    assert trips.count == 1  # a guard check and a transaction used to take two
+    deadline, message = time.monotonic() + 2, None
+    while message is None and time.monotonic() < deadline:  # the subscribe reply comes first
+        message = listener.get_message(timeout=0.5)
+    listener.close()
+    assert message["data"] == f"acct-a|{record.job_id}".encode()
+    assert _end_state(ledger, record) == {
+        "status": "completed",
+        "brand_id": record.brand_id,
+        "api_key": None,
+        "finished": [record.job_id],
+        "brands": [record.job_id],
+        "history": 2,
+        "by_brand": 1,
+    }
+    assert ledger.finish(record) is False  # the end is stored once
+
+
+def test_an_end_that_cannot_be_sent_as_text_is_stored_in_two_steps_alike(ledger, monkeypatch):
+    import connector.ledger.redis_ledger as redis_ledger
+
+    staged, unstaged = make(), make()
+    for record in (staged, unstaged):
+        ledger.create(record, extra={"api_key": "ciphertext"})
+        record.status, record.brand_id = "completed", str(uuid.uuid4())
+    assert ledger.finish(staged) is True
+    monkeypatch.setattr(redis_ledger, "staged_json", lambda pipe: None)
+    assert ledger.finish(unstaged) is True
+    assert ledger.finish(unstaged) is False
+    first, second = _end_state(ledger, staged), _end_state(ledger, unstaged)
+    assert first["finished"] == second["finished"] == [unstaged.job_id, staged.job_id]
+    for state in (first, second):
+        del state["brand_id"], state["finished"]
+    assert first == second
+
+
 def test_brands_index_keeps_one_entry_per_brand_newest_first(ledger):
     brand = str(uuid.uuid4())
     first, second, other = make(), make(), make()
