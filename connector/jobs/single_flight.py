@@ -97,12 +97,24 @@ class Flights:
         return False
 
     def release(
-        self, account_id: str, job_id: str, token: str, *, cooldown: float = COOLDOWN_SECONDS
+        self,
+        account_id: str,
+        job_id: str,
+        token: str,
+        *,
+        cooldown: float = COOLDOWN_SECONDS,
+        ended: bool = False,
     ) -> None:
-        """End our lease term: after a short cool-down the next waiter may poll Pi."""
+        """End our lease term: after a short cool-down the next waiter may poll Pi.
+
+        `ended`: the job's end is stored, so no waiter will poll Pi for it again: the lease
+        is left to lapse (a round trip fewer for every job a tracker follows to its end).
+        """
         with self._lock:
             if self._held.get((account_id, job_id)) == token:
                 del self._held[(account_id, job_id)]
+        if ended:
+            return
         ms = int(cooldown * 1000)
         with contextlib.suppress(redis.RedisError):  # it lapses on its own
             self._release(keys=[self.lease_key(account_id, job_id)], args=[token, ms])

@@ -12,6 +12,7 @@ meanwhile), a thread costs ~100 kB here, and RQ, redis-py and requests need no p
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import math
 import os
@@ -56,6 +57,14 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return claimed
 """
+
+
+class Followed(enum.IntEnum):
+    """How following a job ended (a follow function may also answer a plain bool)."""
+
+    NOT_DONE = 0  # stopped or handed over: the job is still in flight
+    DONE = 1  # nothing more to follow: the tracker drops its lease
+    LET_GO = 2  # done, and the ledger already dropped the job with its lease (forget_inflight)
 
 
 def readoption_bound(lease_seconds: float, scan_seconds: float, poll_seconds: float) -> float:
@@ -252,7 +261,7 @@ class Tracker:
     def _run(self, member: str) -> None:
         """Follow one job; drop its lease when it ended, lapse it when handed over."""
         account_id, _, job_id = member.partition("|")
-        done = False
+        done = Followed.NOT_DONE
 
         def should_stop() -> bool:
             return self._stop.is_set() or member in self._releasing
@@ -269,43 +278,50 @@ class Tracker:
                 self._releasing.discard(member)
             with contextlib.suppress(redis.RedisError):
                 pipe = self.redis.pipeline()
-                if done:
+                if done == Followed.LET_GO:
+                    pass
+                elif done:
                     # On failure the claim script still skips it: it is no longer in flight.
                     pipe.zrem(self.leases_key, member)
                     pipe.hdel(self.owners_key, member)
                 elif handed_over:
                     # Our follower has left (so no job is followed twice): lapse it now.
                     pipe.zadd(self.leases_key, {member: 0}, xx=True)
-                pipe.execute()
+                if pipe.command_stack:
+                    pipe.execute()
 
 
-def _follow_in_worker(account_id: str, job_id: str, should_stop) -> bool:
-    """Follow one job to its end inside an app context; True when it needs no more following."""
+def _follow_in_worker(account_id: str, job_id: str, should_stop) -> Followed:
+    """Follow one job to its end inside an app context; say whether it needs more following."""
     ledger: Ledger = current_app.extensions["ledger"]
     loaded = load_followed(account_id, job_id)  # the record and the key, in one round trip
     record = loaded[0]
     if record is None:
         # Erased (e.g. a shop's redact) or expired: nothing left to follow.
-        ledger.redis.zrem(ledger.inflight_key(), f"{account_id}|{job_id}")
-        return True
+        ledger.forget_inflight(account_id, job_id)
+        return Followed.LET_GO
     if record.is_terminal:
         # Ended but still in flight: a crash came between storing the end and its fan-out,
         # or another process is finishing it right now.
         return _settle_when_due(ledger, record, should_stop)
     with bound_request_id(record.request_id):  # log lines follow the submitting request
         record = wait_in_worker(account_id, job_id, should_stop=should_stop, loaded=loaded)
-    return record.is_terminal
+    # The process that stored the end let the job go once its deliveries were queued; if
+    # they could not be confirmed, it stays in flight and this lease lapses for a successor.
+    return Followed.LET_GO if record.is_terminal else Followed.NOT_DONE
 
 
-def _settle_when_due(ledger: Ledger, record: JobRecord, should_stop: Callable[[], bool]) -> bool:
+def _settle_when_due(
+    ledger: Ledger, record: JobRecord, should_stop: Callable[[], bool]
+) -> Followed:
     """Settle an ended job left in flight once no other process can still be finishing it."""
     while time.time() - (record.finished_at or 0.0) < SETTLE_AFTER_SECONDS:
         if should_stop():
-            return False
+            return Followed.NOT_DONE
         time.sleep(0.5)
     member = f"{record.account_id}|{record.job_id}"
     if ledger.redis.zscore(ledger.inflight_key(), member) is None:
-        return True  # the process that stored the end finished it meanwhile
+        return Followed.DONE  # the process that stored the end finished it meanwhile
     with bound_request_id(record.request_id):
-        settle_ended(record)
-    return True
+        settle_ended(record)  # it lets the job go
+    return Followed.LET_GO

@@ -108,7 +108,7 @@ def follow(
                     record, go_on = poll(record, now + term)
                 finally:
                     if not tracker:
-                        flights.release(account_id, job_id, token)
+                        flights.release(account_id, job_id, token, ended=record.is_terminal)
                         token = None
                 if not go_on:
                     break
@@ -119,7 +119,7 @@ def follow(
             record = ledger.get(account_id, job_id) or record
     finally:
         if token is not None:
-            flights.release(account_id, job_id, token)
+            flights.release(account_id, job_id, token, ended=record.is_terminal)
     return record
 
 

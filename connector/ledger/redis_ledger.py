@@ -272,7 +272,18 @@ class Ledger:
 
     def leave_inflight(self, record: JobRecord) -> None:
         """Take an ended job out of the in-flight set, once everything its end owes is queued."""
-        self.redis.zrem(self.inflight_key(), f"{record.account_id}|{record.job_id}")
+        self.forget_inflight(record.account_id, record.job_id)
+
+    def forget_inflight(self, account_id: str, job_id: str) -> None:
+        """Drop a job from the in-flight set and its tracker's lease and owner, in one trip."""
+        member = f"{account_id}|{job_id}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(self.inflight_key(), member)
+        # Nothing is left to follow: whichever process ended the job frees the tracker's claim,
+        # so the tracker need not make a round trip of its own for it.
+        pipe.zrem(self.tracker_key("leases"), member)
+        pipe.hdel(self.tracker_key("owners"), member)
+        pipe.execute()
 
     def _records(self, account_id: str, job_ids: list[bytes | str]) -> list[JobRecord]:
         pipe = self.redis.pipeline()

@@ -140,6 +140,22 @@ def test_an_end_that_cannot_be_sent_as_text_is_stored_in_two_steps_alike(ledger,
     assert first == second
 
 
+def test_a_job_let_go_leaves_the_in_flight_set_and_its_tracker_lease_in_one_round_trip(ledger):
+    from tests.support.round_trips import counting
+
+    record = make()
+    ledger.create(record)
+    member = f"acct-a|{record.job_id}"
+    ledger.redis.zadd(ledger.tracker_key("leases"), {member: time.time() + 30})
+    ledger.redis.hset(ledger.tracker_key("owners"), member, "host:1:abc")
+    with counting(ledger.redis) as trips:
+        ledger.leave_inflight(record)
+    assert trips.count == 1
+    assert ledger.redis.zscore(ledger.inflight_key(), member) is None
+    assert ledger.redis.zscore(ledger.tracker_key("leases"), member) is None
+    assert ledger.redis.hget(ledger.tracker_key("owners"), member) is None
+
+
 def test_brands_index_keeps_one_entry_per_brand_newest_first(ledger):
     brand = str(uuid.uuid4())
     first, second, other = make(), make(), make()

@@ -46,6 +46,22 @@ def test_after_a_term_only_the_tracker_may_poll_before_the_cool_down_ends(app):
         assert flights.try_lead("acct", "job-1", 5)
 
 
+def test_the_lease_on_an_ended_job_is_left_to_lapse_without_a_round_trip(app):
+    from tests.support.round_trips import counting
+
+    with app.app_context():
+        flights = get_flights()
+        token = flights.try_lead("acct", "job-1", 5)
+        with counting(flights.redis) as trips:
+            flights.release("acct", "job-1", token, ended=True)
+        assert trips.count == 0
+        # Nobody polls Pi for an ended job; the lease lapses on its own, and a stopping
+        # process has nothing of it left to hand back.
+        assert flights.redis.get(flights.lease_key("acct", "job-1")).decode() == token
+        assert 0 < flights.redis.pttl(flights.lease_key("acct", "job-1")) <= 5000
+        assert flights.release_all() == 0
+
+
 def test_a_stopping_process_hands_back_its_leases_without_a_cool_down(app):
     with app.app_context():
         flights = get_flights()
