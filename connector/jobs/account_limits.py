@@ -41,6 +41,7 @@ PI_COOLDOWN_DEFAULT = 1.0
 PI_COOLDOWN_CAP = PI_BACKOFF.server_wait_ceiling
 # A job's slot lapses this long after its tracking deadline (by then the tracker failed it).
 TRACKING_SLACK_SECONDS = 600
+COOLDOWNS_REMEMBERED = 10_000  # accounts whose latest Pi cooldown reading a process keeps
 RESERVATION_PREFIX = "r:"
 # A reservation outlives its submission's budget by this much (the ledger write may retry).
 RESERVATION_SLACK_SECONDS = 5.0
@@ -173,6 +174,8 @@ class AccountLimits:
         self.redis = ledger.redis
         self._admit = self.redis.register_script(_ADMIT_CALL_LUA)
         self._settle = self.redis.register_script(_SETTLE_LUA)
+        # account -> (monotonic time read, monotonic end of its Pi cooldown), for `max_age`
+        self._cooldowns: dict[str, tuple[float, float]] = {}
 
     def _key(self, account_id: str, name: str) -> str:
         # The account's hash tag: its limits and its job records share one cluster slot.
@@ -236,12 +239,25 @@ class AccountLimits:
         """Hold the account's Pi calls for Pi's Retry-After; return the seconds held."""
         seconds = pi_cooldown_seconds(pi_retry_after)
         self.redis.set(self._key(account_id, "pi_cooldown"), "1", px=max(1, int(seconds * 1000)))
+        now = time.monotonic()
+        self._cooldowns[account_id] = (now, now + seconds)
         return seconds
 
-    def pi_cooldown(self, account_id: str) -> float:
-        """Return the seconds left before Pi accepts the account's calls again (0: now)."""
-        left = self.redis.pttl(self._key(account_id, "pi_cooldown"))
-        return max(0, left) / 1000
+    def pi_cooldown(self, account_id: str, max_age: float = 0.0) -> float:
+        """Return the seconds left before Pi accepts the account's calls again (0: now).
+
+        With `max_age`, a reading this process made at most that many seconds ago will do:
+        an account's hundreds of followers each polling Pi need not ask Redis each time.
+        """
+        now = time.monotonic()
+        seen = self._cooldowns.get(account_id)
+        if max_age > 0 and seen is not None and now - seen[0] <= max_age:
+            return max(0.0, seen[1] - now)
+        left = max(0, self.redis.pttl(self._key(account_id, "pi_cooldown"))) / 1000
+        if len(self._cooldowns) >= COOLDOWNS_REMEMBERED:
+            self._cooldowns.clear()  # readings a second old are worth nothing: start afresh
+        self._cooldowns[account_id] = (now, now + left)
+        return left
 
     def _slot_seconds(self) -> int:
         return int(get_settings().worker_deadline_seconds + TRACKING_SLACK_SECONDS)

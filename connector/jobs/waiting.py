@@ -41,6 +41,10 @@ ERROR_PAUSE = 1.0  # after a Pi error the client already retried: breathe before
 HANDOFF_SECONDS = 1.0
 # A request may go by this process's count of live trackers when it is this recent.
 TRACKERS_SEEN_SECONDS = 1.0
+# A follower may go by this process's reading of its account's Pi cooldown when it is this
+# recent: a 429 noted by another process holds this one's polls a second later at most (Pi
+# would refuse them meanwhile anyway); one noted here holds them at once.
+COOLDOWN_SEEN_SECONDS = 1.0
 
 # One lease term: given the record and a monotonic deadline, ask Pi and return
 # (the record now, whether to go on waiting).
@@ -263,7 +267,7 @@ def wait_in_worker(
 
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:
         # Pi is rate limiting this account: its followers wait it out, nobody else's do.
-        cooldown = limits.pi_cooldown(account_id)
+        cooldown = limits.pi_cooldown(account_id, max_age=COOLDOWN_SEEN_SECONDS)
         if cooldown > 0:  # in short naps: a stopping worker hands the job back meanwhile
             time.sleep(min(cooldown, remaining(until), ERROR_PAUSE))
             return current, True

@@ -175,6 +175,27 @@ def test_a_pi_429_cools_down_only_that_account(app):
     _admit(app, B)
 
 
+def test_followers_share_a_fresh_reading_of_their_accounts_pi_cooldown(app):
+    from connector.jobs.account_limits import AccountLimits
+    from tests.support.round_trips import counting
+
+    with app.app_context():
+        limits = get_account_limits()
+        other_process = AccountLimits(get_ledger())
+        with counting(limits.redis) as trips:
+            readings = [limits.pi_cooldown(A, max_age=0.5) for _ in range(50)]
+        assert readings == [0] * 50 and trips.count == 1  # one read serves every follower
+        other_process.note_pi_rate_limit(A, 3)
+        assert limits.pi_cooldown(A, max_age=0.5) == 0  # another process's 429, not seen yet
+        assert 2 < limits.pi_cooldown(A) <= 3  # without max_age: always read
+        time.sleep(0.6)
+        assert 2 < limits.pi_cooldown(A, max_age=0.5) <= 3  # seen within the age asked for
+        limits.note_pi_rate_limit(B, 2)
+        with counting(limits.redis) as trips:
+            assert 1 < limits.pi_cooldown(B, max_age=0.5) <= 2  # this process's own, at once
+        assert trips.count == 0
+
+
 def test_zero_turns_both_limits_off(app):
     replace_settings(app, account_submit_rate=0, account_max_in_flight=0)
     for _ in range(50):
