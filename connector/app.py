@@ -10,6 +10,7 @@ from flask import Flask
 from connector import errors
 from connector.config import ConfigError, Settings, env_names
 from connector.delivery.delivery_log import DeliveryLog
+from connector.delivery.outbound import PinnedPools
 from connector.delivery.subscriptions import Subscriptions
 from connector.delivery.webhook_secrets import WebhookSecrets
 from connector.jobs.account_limits import AccountLimits
@@ -89,6 +90,7 @@ def _init_collaborators(app: Flask, settings: Settings) -> None:
         give_up=settings.submit_give_up_seconds,
     ).init_app(app)
     DeliveryLog(ledger).init_app(app)
+    PinnedPools().init_app(app)
     WebhookSecrets(
         ledger, settings.webhook_secret, settings.webhook_rotation_grace_seconds
     ).init_app(app)
