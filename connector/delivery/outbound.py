@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -211,6 +212,25 @@ class _PinnedConnectionMixin:
             except OSError as exc:
                 error = NewConnectionError(self, f"could not connect to {self.host}: {exc}")
         raise error
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        """Read the answer with quick ACKs on (see `ack_at_once`)."""
+        if self.sock is not None:
+            ack_at_once(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+def ack_at_once(sock: socket.socket) -> None:
+    """Have the kernel ACK what arrives on `sock` at once rather than after up to 40 ms.
+
+    A kept-alive connection is past TCP's quick-ACK start. A target whose server writes its
+    answer in two pieces without TCP_NODELAY (Python's http.server does) holds the second
+    until our delayed ACK: 40 ms a delivery. Linux only; elsewhere nothing changes.
+    """
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
 
 
 _PINNED_CONNECTIONS = {

@@ -88,3 +88,17 @@ def test_a_host_whose_addresses_changed_gets_a_pool_of_its_own_and_old_ones_are_
     pools.adapter("https", _Target("c.example.test", 443, first.addresses))
     assert closed == [True]  # the least recently used pool went
     assert pools.adapter("http", first) is not adapter  # nor is a scheme shared
+
+
+def test_a_kept_alive_connection_reads_each_answer_with_quick_acks(hook, monkeypatch):
+    # Python's http.server writes headers and body apart without TCP_NODELAY: on a reused
+    # connection the body waited for our delayed ACK (40 ms a delivery) until quick ACKs.
+    from connector.delivery import outbound
+
+    acked = []
+    monkeypatch.setattr(outbound, "ack_at_once", lambda sock: acked.append(sock.fileno()))
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    with _app().app_context():
+        for n in range(3):
+            post_json(url, {"n": n}, allow_private=True)
+    assert len(acked) == 3 and len(set(acked)) == 1  # every answer, on the one connection
