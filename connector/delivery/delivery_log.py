@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from redis.exceptions import NoScriptError
 
 from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import Ledger, iso
@@ -36,9 +37,20 @@ class DeliveryState(StrEnum):
 
 STATES = tuple(DeliveryState)
 
-# One attempt, atomically: merge the summary, append the attempt (dropping one from the middle
-# when there are too many), and move the delivery to its state's index.
+# One attempt, atomically: store the delivery's state hash when given (skipping an attempt it
+# shows already stored: a retried write whose reply was lost), merge the summary, append the
+# attempt (dropping one from the middle when there are too many), move the delivery to its
+# state's index, and clear its busy mark once no attempt follows.
 _RECORD_LUA = """
+local ttl = tonumber(ARGV[3])
+if KEYS[9] then
+  local state = cjson.decode(ARGV[11])
+  if redis.call('HGET', KEYS[9], 'updated_at') == state['updated_at'] then return 0 end
+  local fields = {}
+  for k, v in pairs(state) do fields[#fields + 1] = k; fields[#fields + 1] = v end
+  redis.call('HSET', KEYS[9], unpack(fields))
+  redis.call('EXPIRE', KEYS[9], ttl)
+end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local summary = raw and cjson.decode(raw) or {}
 local n = (tonumber(summary['attempts']) or 0) + 1
@@ -53,17 +65,17 @@ table.insert(list, attempt)
 if #list > tonumber(ARGV[4]) + tonumber(ARGV[5]) then table.remove(list, tonumber(ARGV[4]) + 1) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(summary))
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(list))
-local ttl = tonumber(ARGV[3])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-for i = 3, #KEYS do
-  if i - 2 == tonumber(ARGV[8]) then
+for i = 4, 8 do
+  if i - 3 == tonumber(ARGV[8]) then
     redis.call('ZADD', KEYS[i], ARGV[2], ARGV[9])
     redis.call('EXPIRE', KEYS[i], ttl)
   else
     redis.call('ZREM', KEYS[i], ARGV[9])
   end
 end
+if ARGV[10] == '1' then redis.call('HDEL', KEYS[3], ARGV[1]) end
 return n
 """
 
@@ -151,10 +163,13 @@ class DeliveryLog:
         state: DeliveryState | str,
         *,
         settled: bool = False,
+        state_hash: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """Append one attempt and set the delivery's state (one round trip to Redis).
 
         `settled`: no attempt follows this one, so the delivery is no longer in flight.
+        `state_hash`: (key, fields) of the delivery's own state, stored in the same atomic
+        step; its `updated_at` makes the write safe to repeat (`write_patiently`).
         """
         state = DeliveryState(state)
         did = delivery_id(ref_text)
@@ -171,13 +186,22 @@ class DeliveryLog:
             "next_retry_at": entry.next_retry_at or False,
         }
         attempt = {k: v for k, v in asdict(entry).items() if v is not None}
-        keys = [self._summary_key(account_id, job_id), self._attempts_key(account_id, job_id)]
+        keys = [
+            self._summary_key(account_id, job_id),
+            self._attempts_key(account_id, job_id),
+            self._busy_key(account_id, job_id),
+        ]
         keys += [self._state_key(account_id, s) for s in STATES]
         args = [did, repr(entry.at), self.ledger.retention, KEEP_FIRST, KEEP_LAST]
         args += [json.dumps(summary), json.dumps(attempt), STATES.index(state) + 1]
-        args.append(f"{job_id}|{did}")
+        args += [f"{job_id}|{did}", "1" if settled else "0"]
+        if state_hash is not None:
+            key, fields = state_hash
+            keys.append(key)
+            args.append(json.dumps({k: str(v) for k, v in fields.items()}))
         pipe = self.redis.pipeline(transaction=False)
-        self._record(keys=keys, args=args, client=pipe)
+        # EVALSHA itself: a Script run in a pipeline costs a SCRIPT EXISTS round trip each time.
+        pipe.evalsha(self._record.sha, len(keys), *keys, *args)
         member = f"{account_id}|{job_id}|{did}"
         if state == DeliveryState.FAILED:
             pipe.zadd(self.failed_key(), {member: entry.at})
@@ -186,17 +210,28 @@ class DeliveryLog:
         minute_key = self._minute_key(int(entry.at // 60))
         pipe.hincrby(minute_key, entry.result, 1)
         pipe.expire(minute_key, MINUTE_COUNTER_TTL)
-        if settled:
-            pipe.hdel(self._busy_key(account_id, job_id), did)
-        pipe.execute()
+        results = pipe.execute(raise_on_error=False)
+        if isinstance(results[0], NoScriptError):  # a restarted or new server: load it once
+            results[0] = self._record(keys=keys, args=args)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
 
-    def mark_busy(self, account_id: str, job_id: str, ref_text: str, seconds: float) -> None:
-        """Note that an attempt is queued or running for the next `seconds`."""
+    def mark_busy(
+        self, account_id: str, job_id: str, ref_text: str, seconds: float, pipe: Any = None
+    ) -> None:
+        """Note that an attempt is queued or running for the next `seconds`.
+
+        With `pipe`, only queue the writes there (the caller's round trip sends them).
+        """
         key = self._busy_key(account_id, job_id)
-        pipe = self.redis.pipeline(transaction=False)
+        own = pipe is None
+        if own:
+            pipe = self.redis.pipeline(transaction=False)
         pipe.hset(key, delivery_id(ref_text), repr(time.time() + seconds))
         pipe.expire(key, self.ledger.retention)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def clear_busy(self, account_id: str, job_id: str, ref_text: str) -> None:
         """Note that no attempt of the delivery is queued or running any more."""

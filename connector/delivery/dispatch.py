@@ -7,7 +7,6 @@ import logging
 import time
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 from flask import Flask, current_app
 from rq import Retry
@@ -31,7 +30,7 @@ from connector.delivery.outcomes import (
     Outcome,
     Target,
 )
-from connector.delivery.subscriptions import DeliveryRef
+from connector.delivery.subscriptions import DeliveryRef, PipeWrites
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
 from connector.runtime.backoff import (
@@ -56,14 +55,16 @@ def register_delivery_kind(app: Flask, kind: str, handler: Handler) -> None:
     app.extensions.setdefault("delivery_kinds", {})[kind] = handler
 
 
-def _load_target(account_id: str, job_id: str, ref: DeliveryRef) -> Target | None:
+def _load_target(
+    account_id: str, job_id: str, ref: DeliveryRef, before: PipeWrites | None = None
+) -> Target | None:
     subs = current_app.extensions["subscriptions"]
     if ref.subscriber_id is not None:
-        sub = subs.get(account_id, job_id, ref.subscriber_id)
+        sub = subs.get(account_id, job_id, ref.subscriber_id, before=before)
         if sub is None:
             return None
         return Target(ref, sub.kind, sub.target, sub.data, sub.secret)
-    hook = subs.get_hook(account_id, ref.hook_id)
+    hook = subs.get_hook(account_id, ref.hook_id, before=before)
     if hook is None:
         return None
     return Target(ref, hook.kind, hook.target_url, {}, None, ref.event, hook.id)
@@ -129,12 +130,10 @@ def fan_out(record: JobRecord, *, recover: bool = False) -> int:
     """
     if not record.is_terminal:
         return 0
-    subs = current_app.extensions["subscriptions"]
-    refs = subs.targets(record)
-    firsts = subs.mark_queued_all(record.account_id, record.job_id, refs)
-    new = [ref for ref, first in zip(refs, firsts, strict=True) if first]
+    marked = current_app.extensions["subscriptions"].mark_targets_queued(record)
+    new = [ref for ref, first in marked if first]
     if recover:
-        new += [r for r, f in zip(refs, firsts, strict=True) if not f and _never_queued(record, r)]
+        new += [ref for ref, first in marked if not first and _never_queued(record, ref)]
     first_attempts = current_app.extensions.get("first_attempts")
     left = new if recover or first_attempts is None else first_attempts.run(record, new)
     for ref in left:
@@ -199,8 +198,9 @@ def attempt_first(record: JobRecord, ref: DeliveryRef) -> str:
     What the RQ task reads first is known here: the delivery was marked queued a moment ago
     (so it has no state yet) and the record is the one just stored.
     """
-    get_delivery_log().mark_busy(record.account_id, record.job_id, str(ref), BUSY_SLACK)
-    return _deliver_to(get_ledger(), record, record.account_id, record.job_id, ref, 1)
+    return _deliver_to(
+        get_ledger(), record, record.account_id, record.job_id, ref, 1, busy_for=BUSY_SLACK
+    )
 
 
 def _deliver_to(
@@ -210,10 +210,22 @@ def _deliver_to(
     job_id: str,
     ref: DeliveryRef,
     attempt: int,
+    *,
+    busy_for: float | None = None,
 ) -> str:
-    """Attempt one delivery of a job's record (None: the job is gone) and count the outcome."""
+    """Attempt one delivery of a job's record (None: the job is gone) and count the outcome.
+
+    `busy_for`: first mark the delivery busy for that many seconds, in the same round trip as
+    reading its target.
+    """
     ref_text = str(ref)
-    target = _load_target(account_id, job_id, ref)
+    before = None
+    if busy_for is not None:
+
+        def before(pipe) -> None:
+            get_delivery_log().mark_busy(account_id, job_id, ref_text, busy_for, pipe)
+
+    target = _load_target(account_id, job_id, ref, before)
     if record is None or target is None:
         kind = target.kind if target else "unknown"
         if record is not None:  # a hook deleted meanwhile, a subscriber gone with its job
@@ -244,18 +256,6 @@ def _run_handler(record: JobRecord, target: Target) -> Outcome:
         return Outcome(RETRY, f"handler error {name}", error=name)
 
 
-def _record_state(ledger: Ledger, state_key: str, state: dict[str, Any]) -> None:
-    """Store an attempt's outcome; the target has answered, so wait out a short Redis outage."""
-
-    def write() -> None:
-        pipe = ledger.redis.pipeline(transaction=True)
-        pipe.hset(state_key, mapping=state)
-        pipe.expire(state_key, ledger.retention)
-        pipe.execute()
-
-    write_patiently(write)
-
-
 def _attempt(
     ledger: Ledger, record: JobRecord, target: Target, ref: DeliveryRef, attempt: int
 ) -> str:
@@ -270,16 +270,30 @@ def _attempt(
     if outcome.result == RETRY and attempt >= max_attempts:
         final = FAILED
     now = time.time()
-    _record_state(
-        ledger,
-        state_key,
-        {
-            "state": final if final != RETRY else "retrying",
-            "attempts": attempt,
-            "detail": outcome.detail[:300],
-            "updated_at": repr(now),
-            **({"delivered_at": repr(now)} if final == DELIVERED else {}),
-        },
+    delay = None
+    if final == RETRY:
+        delay = backoff_delay(DELIVERY_BACKOFF, attempt, server_wait=outcome.retry_after)
+    state = {
+        "state": final if final != RETRY else "retrying",
+        "attempts": attempt,
+        "detail": outcome.detail[:300],
+        "updated_at": repr(now),
+        **({"delivered_at": repr(now)} if final == DELIVERED else {}),
+    }
+    # The target has answered, so wait out a short Redis outage: the state and the log entry
+    # in one atomic write, which is safe to repeat.
+    entry = _attempt_entry(target, outcome, final, now, latency_ms, delay)
+    write_patiently(
+        lambda: get_delivery_log().record(
+            account_id,
+            job_id,
+            str(ref),
+            target.kind,
+            entry,
+            entry.result,
+            settled=delay is None,  # no attempt follows this one
+            state_hash=(state_key, state),
+        )
     )
     log.info(
         "delivery %s of job %s: %s (%s)",
@@ -289,10 +303,6 @@ def _attempt(
         outcome.detail,
         extra={"job_id": job_id, "status": final},
     )
-    delay = None
-    if final == RETRY:
-        delay = backoff_delay(DELIVERY_BACKOFF, attempt, server_wait=outcome.retry_after)
-    _log_attempt(record, target, ref, outcome, final, now, latency_ms, delay)
     if final == GONE and target.hook_id:
         current_app.extensions["subscriptions"].delete_hook(account_id, target.hook_id)
     if delay is not None:
@@ -306,22 +316,20 @@ def _attempt(
     return final
 
 
-def _log_attempt(
-    record: JobRecord,
+def _attempt_entry(
     target: Target,
-    ref: DeliveryRef,
     outcome: Outcome,
     final: str,
     now: float,
     latency_ms: float,
     delay: float | None,
-) -> None:
-    """Write the attempt to the delivery log (host only: never a URL, never a token)."""
+) -> AttemptEntry:
+    """Return what the delivery log keeps of an attempt (host only: never a URL, never a token)."""
     state = DeliveryState.RETRYING if final == RETRY else DeliveryState(final)
     message = outcome.message
     if message is None and final != DELIVERED:
         message = sanitize_message(outcome.detail, target.secret, target.url)
-    entry = AttemptEntry(
+    return AttemptEntry(
         at=now,
         result=state.value,
         host=outcome.host or host_of(target.url),
@@ -330,13 +338,4 @@ def _log_attempt(
         latency_ms=round(outcome.latency_ms if outcome.latency_ms is not None else latency_ms, 2),
         message=message,
         next_retry_at=now + delay if delay is not None else None,
-    )
-    get_delivery_log().record(
-        record.account_id,
-        record.job_id,
-        str(ref),
-        target.kind,
-        entry,
-        state,
-        settled=delay is None,  # in the same round trip: no attempt follows this one
     )

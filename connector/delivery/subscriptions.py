@@ -6,11 +6,40 @@ import hashlib
 import json
 import secrets as pysecrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.ledger import JobRecord, Ledger
 from connector.runtime.secrets import SecretBox, remember_encrypted_field
+
+# A job's end, in one step: list the job's subscribers and the account's hooks for its events
+# (the Python filter of `targets`, in the same order) and mark each delivery queued unless it
+# already is. Returns ref, 1|0 pairs: 1 for each delivery this call marked first.
+_MARK_TARGETS_LUA = """
+local refs = {}
+for _, sub_id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  refs[#refs + 1] = 'sub:' .. sub_id
+end
+local wanted = {}
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
+local hooks = redis.call('HGETALL', KEYS[2])
+for i = 1, #hooks, 2 do
+  local event = cjson.decode(hooks[i + 1])['event']
+  if wanted[event] then refs[#refs + 1] = 'hook:' .. hooks[i] .. ':' .. event end
+end
+local out = {}
+for _, ref in ipairs(refs) do
+  out[#out + 1] = ref
+  out[#out + 1] = redis.call('HSETNX', KEYS[3], ref, ARGV[1])
+end
+if #refs > 0 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+return out
+"""
+
+
+# Writes a caller queues into a read's pipeline, so both cost one round trip.
+PipeWrites = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ class Subscriptions:
         self.ledger = ledger
         self.redis = ledger.redis
         self.box = box
+        self._mark_targets = self.redis.register_script(_MARK_TARGETS_LUA)
 
     def _subs_key(self, account_id: str, job_id: str) -> str:
         return self.ledger.account_key(account_id, "job", job_id, "subs")
@@ -108,12 +138,19 @@ class Subscriptions:
             pipe.expire(secret_key, self.ledger.retention)
             remember_encrypted_field(self.ledger.store, secret_key, subscriber.id, pipe)
 
-    def get(self, account_id: str, job_id: str, sub_id: str) -> Subscriber | None:
-        """Return a job's subscriber with its secret decrypted, or None."""
-        pipe = self.redis.pipeline(transaction=False)  # one round trip for both
+    def get(
+        self, account_id: str, job_id: str, sub_id: str, *, before: PipeWrites | None = None
+    ) -> Subscriber | None:
+        """Return a job's subscriber with its secret decrypted, or None.
+
+        `before` queues writes ahead of the read, sent in the same round trip.
+        """
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for all
+        if before is not None:
+            before(pipe)
         pipe.hget(self._subs_key(account_id, job_id), sub_id)
         pipe.hget(self._secret_key(account_id, job_id), sub_id)
-        raw, token = pipe.execute()
+        raw, token = pipe.execute()[-2:]
         if raw is None:
             return None
         data = json.loads(raw)
@@ -135,6 +172,27 @@ class Subscriptions:
             if hook.event in record.events:
                 refs.append(DeliveryRef.to_hook(hook.id, hook.event))
         return refs
+
+    def mark_targets_queued(self, record: JobRecord) -> list[tuple[DeliveryRef, bool]]:
+        """Mark every delivery a terminal job owes queued in one atomic step.
+
+        Return each delivery (as `targets` lists them) with True for those this call marked
+        first: each delivery is marked once per job, however many callers race.
+        """
+        keys = [
+            self._subs_key(record.account_id, record.job_id),
+            self._hooks_key(record.account_id),
+            self._queued_key(record.account_id, record.job_id),
+        ]
+        # A direct call is one EVALSHA (SCRIPT LOAD only after a restart); in a pipeline
+        # redis-py would send SCRIPT EXISTS first.
+        found = self._mark_targets(
+            keys=keys, args=[repr(time.time()), self.ledger.retention, *record.events]
+        )
+        return [
+            (DeliveryRef.parse(ref.decode()), bool(first))
+            for ref, first in zip(found[::2], found[1::2], strict=True)
+        ]
 
     def mark_queued(self, account_id: str, job_id: str, ref: DeliveryRef) -> bool:
         """Return True exactly once per (job, delivery): the caller that should enqueue it."""
@@ -168,9 +226,18 @@ class Subscriptions:
         self.redis.hset(self._hooks_key(account_id), hook.id, value)
         return hook
 
-    def get_hook(self, account_id: str, hook_id: str) -> Hook | None:
-        """Return the account's hook, or None (also for another account's hook)."""
-        raw = self.redis.hget(self._hooks_key(account_id), hook_id)
+    def get_hook(
+        self, account_id: str, hook_id: str, *, before: PipeWrites | None = None
+    ) -> Hook | None:
+        """Return the account's hook, or None (also for another account's hook).
+
+        `before` queues writes ahead of the read, sent in the same round trip.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        if before is not None:
+            before(pipe)
+        pipe.hget(self._hooks_key(account_id), hook_id)
+        raw = pipe.execute()[-1]
         if raw is None:
             return None
         d = json.loads(raw)
