@@ -1,30 +1,33 @@
-"""Count a Redis client's round trips: each command or pipeline takes a pooled connection once."""
+"""Count Redis round trips: what every connection of this process sends (one send, one trip)."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
+import pytest
+from redis.connection import AbstractConnection
 
-class Trips:
-    """How many round trips a block made."""
 
-    count = 0
+class RoundTrips:
+    """Count every command or pipeline this process sends to Redis from now on."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        real = AbstractConnection.send_packed_command
+
+        def counted(conn, command, check_health=True):
+            with self._lock:
+                self.count += 1
+            return real(conn, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
 
 
 @contextlib.contextmanager
-def counting(client) -> Iterator[Trips]:
-    """Count the round trips `client` makes inside the block (its pool hands out a connection)."""
-    pool = client.connection_pool
-    original = pool.get_connection
-    trips = Trips()
-
-    def get_connection(*args, **kwargs):
-        trips.count += 1
-        return original(*args, **kwargs)
-
-    pool.get_connection = get_connection
-    try:
-        yield trips
-    finally:
-        del pool.get_connection  # the class's own method again
+def counting() -> Iterator[RoundTrips]:
+    """Count the round trips made inside the block."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield RoundTrips(monkeypatch)

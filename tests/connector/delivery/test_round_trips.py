@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from redis.connection import AbstractConnection
 from rq import Queue
 
 from connector.delivery.delivery_log import AttemptEntry, delivery_id, get_delivery_log
@@ -22,24 +20,9 @@ from connector.delivery.outcomes import DELIVERED, Outcome
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.ledger import JobRecord, JobStatus, get_ledger
 from connector.runtime.queues import DELIVER
+from tests.support.round_trips import RoundTrips
 
 ACCOUNT = "acct-round-trips"
-
-
-class RoundTrips:
-    """Count what every Redis connection of this process sends: one send is one round trip."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-        real = AbstractConnection.send_packed_command
-
-        def counted(conn, command, check_health=True):
-            with self._lock:
-                self.count += 1
-            return real(conn, command, check_health)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_the_lease_on_an_ended_job_is_left_to_lapse_without_a_round_trip(app):
     with app.app_context():
         flights = get_flights()
         token = flights.try_lead("acct", "job-1", 5)
-        with counting(flights.redis) as trips:
+        with counting() as trips:
             flights.release("acct", "job-1", token, ended=True)
         assert trips.count == 0
         # Nobody polls Pi for an ended job; the lease lapses on its own, and a stopping
