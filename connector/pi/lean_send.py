@@ -37,7 +37,7 @@ from urllib3.util import Timeout
 # The adapter methods this path stands in for, as requests ships them. A patched one (the
 # `responses` library patches `send`) means someone else answers: that call goes through it.
 _STOCK_METHODS = {
-    name: vars(HTTPAdapter)[name]
+    name: vars(HTTPAdapter).get(name)
     for name in (
         "send",
         "get_connection_with_tls_context",
@@ -48,10 +48,12 @@ _STOCK_METHODS = {
         "build_response",
     )
 }
+# A requests without one of them (older than 2.32.2) sends every call itself.
+_USABLE = all(_STOCK_METHODS.values())
 # Only unreserved characters (and, in the query, urlencode's own %XX, + and the separators):
 # requests' URL preparation would leave such a URL unchanged.
 _PLAIN_URL = re.compile(
-    r"(?P<scheme>https?)://(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[1-9][0-9]{0,4}))?"
+    r"https?://[a-z0-9][a-z0-9.-]*(?::(?P<port>[1-9][0-9]{0,4}))?"
     r"(?P<path>/[A-Za-z0-9._~/-]*)"
 )
 _PLAIN_QUERY = re.compile(r"(?:[A-Za-z0-9._~+=&-]|%[0-9A-F]{2})*")
@@ -67,9 +69,6 @@ class LeanRequest:
     method: str
     url: str
     path_url: str
-    scheme: str
-    host: str
-    port: int | None
     headers: dict[str, str]
     body: bytes | None
 
@@ -88,7 +87,11 @@ class LeanResponse:
 def stock_adapter(session: requests.Session, url: str) -> HTTPAdapter | None:
     """Return the session's adapter for url if requests' own code would send it, unproxied."""
     adapter = session.get_adapter(url)
-    if type(adapter) is not HTTPAdapter or vars(adapter).keys() & _STOCK_METHODS.keys():
+    if (
+        not _USABLE
+        or type(adapter) is not HTTPAdapter
+        or vars(adapter).keys() & _STOCK_METHODS.keys()
+    ):
         return None
     if any(vars(HTTPAdapter).get(name) is not fn for name, fn in _STOCK_METHODS.items()):
         return None
@@ -117,8 +120,7 @@ def build_request(
     match = _PLAIN_URL.fullmatch(url)
     if match is None or "/." in match["path"]:
         return None  # dot segments, escapes, unusual hosts: requests normalises those
-    port = int(match["port"]) if match["port"] else None
-    if port is not None and port > _MAX_PORT:
+    if match["port"] and int(match["port"]) > _MAX_PORT:
         return None
     if len({name.lower() for name in headers}) != len(headers):
         return None  # names differing in case: requests would merge them
@@ -143,9 +145,7 @@ def build_request(
             return None  # requests raises it, with its own message
     path_url = match["path"] + "?" + query if query else match["path"]
     full_url = url + "?" + query if query else url
-    return LeanRequest(
-        method, full_url, path_url, match["scheme"], match["host"], port, final, body
-    )
+    return LeanRequest(method, full_url, path_url, final, body)
 
 
 def send(
@@ -158,10 +158,8 @@ def send(
 ) -> LeanResponse:
     """Send on the adapter's pool and read the whole answer, raising what requests would."""
     # The same pool (and so the same kept-alive connections and TLS settings) requests picks.
-    _, pool_kwargs = adapter.build_connection_pool_key_attributes(request, verify, cert)
-    pool = adapter.poolmanager.connection_from_host(
-        host=request.host, port=request.port, scheme=request.scheme, pool_kwargs=pool_kwargs
-    )
+    host_params, pool_kwargs = adapter.build_connection_pool_key_attributes(request, verify, cert)
+    pool = adapter.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
     adapter.cert_verify(pool, request.url, verify, cert)
     try:
         raw = pool.urlopen(

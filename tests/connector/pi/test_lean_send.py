@@ -133,3 +133,8 @@ def test_leaves_to_requests_what_it_would_rewrite(method, url, params, json_body
         )
         is None
     )
+
+
+def test_a_requests_without_the_methods_it_stands_in_for_sends_everything(monkeypatch):
+    monkeypatch.setattr(lean_send, "_USABLE", False)
+    assert lean_send.stock_adapter(_session(), JOB_URL) is None
