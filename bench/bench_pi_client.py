@@ -107,8 +107,8 @@ def calls_per_long_job(sim: Sim, seconds: int, out: dict) -> None:
     out["long_poll"] = total - naive_calls
 
 
-def overhead(sim: Sim, calls: int = 500, rounds: int = 5) -> tuple[float, float]:
-    """Return median seconds for `calls` get_job calls via PiClient and via a bare Session."""
+def overhead(sim: Sim, calls: int = 500, rounds: int = 5) -> tuple[float, float, float, float]:
+    """Return median wall and CPU seconds for `calls` get_job calls via PiClient and bare."""
     with PiClient(API_KEY, base_url=sim.url) as client:
         job_id = client.extract_brand(url="https://overhead.example")
         sim.post(f"/_sim/jobs/{job_id}/complete")
@@ -130,11 +130,12 @@ def overhead(sim: Sim, calls: int = 500, rounds: int = 5) -> tuple[float, float]
             response.raise_for_status()
             response.json()
 
-        def timed(fn: Callable[[], None]) -> float:
-            started = time.perf_counter()
+        def timed(fn: Callable[[], None]) -> tuple[float, float]:
+            # This process's CPU too: the simulator's share and a busy machine stay out of it.
+            started, cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 fn()
-            return time.perf_counter() - started
+            return time.perf_counter() - started, time.process_time() - cpu
 
         timed(via_client), timed(via_bare)  # warm up both connections
         client_times, bare_times = [], []
@@ -144,7 +145,12 @@ def overhead(sim: Sim, calls: int = 500, rounds: int = 5) -> tuple[float, float]
             for fn, sink in pairs if index % 2 == 0 else reversed(pairs):
                 sink.append(timed(fn))
         bare.close()
-    return statistics.median(client_times), statistics.median(bare_times)
+    return (
+        statistics.median(wall for wall, _ in client_times),
+        statistics.median(wall for wall, _ in bare_times),
+        statistics.median(cpu for _, cpu in client_times),
+        statistics.median(cpu for _, cpu in bare_times),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
         wake_lat = result_latency(wake, args.jobs)
         poll_lat = result_latency(poll, args.jobs)
-        client_s, bare_s = overhead(wake)
+        client_s, bare_s, client_cpu, bare_cpu = overhead(wake)
         background.join()
 
         print("== result latency (job end -> wait_for_job returns) ==")
@@ -184,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"piclient_ms_per_call: {client_s / 500 * 1000:.3f}")
         print(f"bare_session_ms_per_call: {bare_s / 500 * 1000:.3f}")
         print(f"overhead_ratio: {client_s / bare_s:.3f}")
+        print(f"piclient_cpu_ms_per_call: {client_cpu / 500 * 1000:.3f}")
+        print(f"bare_session_cpu_ms_per_call: {bare_cpu / 500 * 1000:.3f}")
         print(f"total_runtime_s: {time.monotonic() - started:.1f}")
     finally:
         for sim in (wake, poll, faithful):

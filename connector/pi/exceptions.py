@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
-
-import requests
 
 from connector.pi.wait_headers import server_wait
 
@@ -117,6 +116,25 @@ class PiServerError(PiAPIError):
     """Pi failed (5xx) or answered with a status the client does not expect."""
 
 
+class PiResponse(Protocol):
+    """What map_error reads from an answer: a requests.Response or the lean path's own."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def request(self) -> Any: ...
+
+
 class FailedJob(Protocol):
     """What PiJobFailed reads from a results.Job, described here so errors imports no client."""
 
@@ -176,7 +194,7 @@ _STATUS_CLASSES: dict[int, type[PiAPIError]] = {
 }
 
 
-def _error_object(response: requests.Response) -> dict[str, Any]:
+def _error_object(response: PiResponse) -> dict[str, Any]:
     """Return the `error` object of a response, or {} when the body is not an envelope."""
     try:
         body = json.loads(response.content)
@@ -191,7 +209,7 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def map_error(response: requests.Response) -> PiAPIError:
+def map_error(response: PiResponse) -> PiAPIError:
     """Build the exception for an error response and log it with its request id."""
     status = response.status_code
     error = _error_object(response)
