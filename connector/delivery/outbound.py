@@ -37,6 +37,7 @@ _SCHEMES = {"http": 80, "https": 443}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 POOLS_KEPT = 256  # targets (host, port, addresses) whose idle connections a process keeps
+CONNECTIONS_PER_TARGET = 32
 
 
 class OutboundError(Exception):
@@ -243,7 +244,9 @@ class _PinnedAdapter(HTTPAdapter):
     """Send to the checked addresses only; Host, SNI and certificate checks keep the name."""
 
     def __init__(self, target: _Target) -> None:
-        super().__init__(max_retries=0)
+        # Kept connections per target: a worker's first-attempt threads and its RQ delivery
+        # threads may all deliver to one host at once (urllib3 warns past the pool's size).
+        super().__init__(max_retries=0, pool_maxsize=CONNECTIONS_PER_TARGET)
         self._target = target
 
     def get_connection_with_tls_context(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -21,6 +22,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's hook
         self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.server.delay)
         self.server.hosts.append(self.headers["Host"])
         body = b'{"ok":true}'
         self.send_response(200)
@@ -35,7 +37,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def hook():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.connections, server.hosts = 0, []
+    server.connections, server.hosts, server.delay = 0, [], 0.0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -102,3 +104,22 @@ def test_a_kept_alive_connection_reads_each_answer_with_quick_acks(hook, monkeyp
         for n in range(3):
             post_json(url, {"n": n}, allow_private=True)
     assert len(acked) == 3 and len(set(acked)) == 1  # every answer, on the one connection
+
+
+def test_a_target_keeps_as_many_connections_as_a_worker_delivers_to_it_at_once(hook, caplog):
+    # 16 first-attempt threads and 8 RQ delivery threads may post to one host together:
+    # a pool of urllib3's default 10 discarded connections, with a warning each time.
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    hook.delay = 0.05  # the 24 deliveries overlap
+    app = _app()
+
+    def deliver(n: int) -> int:
+        with app.app_context():
+            return post_json(url, {"n": n}, allow_private=True).status
+
+    with caplog.at_level("WARNING", logger="urllib3"), ThreadPoolExecutor(24) as pool:
+        assert list(pool.map(deliver, range(96))) == [200] * 96
+    assert "pool is full" not in caplog.text
+    assert hook.connections <= 24  # every connection was kept and reused
