@@ -278,13 +278,11 @@ class Tracker:
                 self._releasing.discard(member)
             with contextlib.suppress(redis.RedisError):
                 pipe = self.redis.pipeline()
-                if done == Followed.LET_GO:
-                    pass
-                elif done:
+                if done == Followed.DONE:
                     # On failure the claim script still skips it: it is no longer in flight.
                     pipe.zrem(self.leases_key, member)
                     pipe.hdel(self.owners_key, member)
-                elif handed_over:
+                elif not done and handed_over:
                     # Our follower has left (so no job is followed twice): lapse it now.
                     pipe.zadd(self.leases_key, {member: 0}, xx=True)
                 if pipe.command_stack:
