@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 
-import pytest
 from rq import Queue
 
 from connector.delivery.dispatch import delivery_state
@@ -16,15 +15,6 @@ from connector.ledger import JobRecord, get_ledger
 from connector.runtime.queues import DELIVER
 
 ACCOUNT = "acct-first-attempts"
-
-
-@pytest.fixture
-def first_attempts(app):
-    """Register first attempts on the app, as the worker process does."""
-    attempts = FirstAttempts(app, threads=2)
-    attempts.init_app(app)
-    yield attempts
-    attempts.close()
 
 
 def _submitted(app, job_id: str, url: str) -> JobRecord:

@@ -15,7 +15,6 @@ from connector.delivery.dispatch import (
     first_attempt_id,
     register_delivery_kind,
 )
-from connector.delivery.first_attempts import FirstAttempts
 from connector.delivery.outcomes import DELIVERED, Outcome
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.ledger import JobRecord, JobStatus, get_ledger
@@ -23,15 +22,6 @@ from connector.runtime.queues import DELIVER
 from tests.support.round_trips import RoundTrips
 
 ACCOUNT = "acct-round-trips"
-
-
-@pytest.fixture
-def first_attempts(app):
-    """Register first attempts on the app, as the worker process does."""
-    attempts = FirstAttempts(app, threads=2)
-    attempts.init_app(app)
-    yield attempts
-    attempts.close()
 
 
 def _ended(app, job_id: str, *subscribers: Subscriber) -> JobRecord:
