@@ -13,22 +13,14 @@ from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.jobs.completion import fail_record
 from connector.ledger import JobRecord, get_ledger
 from connector.runtime.queues import DELIVER
+from tests.support.jobs import stored_job
 
 ACCOUNT = "acct-first-attempts"
 
 
 def _submitted(app, job_id: str, url: str) -> JobRecord:
     """Store an in-flight job with one webhook subscriber."""
-    with app.app_context():
-        ledger = get_ledger()
-        record = JobRecord(
-            job_id=job_id, account_id=ACCOUNT, kind="brand_extraction", input={}, origin="api"
-        )
-        pipe = ledger.redis.pipeline()
-        ledger.create(record, pipe)
-        app.extensions["subscriptions"].add(pipe, ACCOUNT, job_id, Subscriber("webhook", url))
-        pipe.execute()
-        return record
+    return stored_job(app, ACCOUNT, job_id, Subscriber("webhook", url))
 
 
 def _queued(app) -> list:

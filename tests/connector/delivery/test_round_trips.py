@@ -19,6 +19,7 @@ from connector.delivery.outcomes import DELIVERED, Outcome
 from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.ledger import JobRecord, JobStatus, get_ledger
 from connector.runtime.queues import DELIVER
+from tests.support.jobs import stored_job
 from tests.support.round_trips import RoundTrips
 
 ACCOUNT = "acct-round-trips"
@@ -26,19 +27,11 @@ ACCOUNT = "acct-round-trips"
 
 def _ended(app, job_id: str, *subscribers: Subscriber) -> JobRecord:
     """Store a job with its subscribers and end it, leaving its fan-out to the test."""
+    record = stored_job(app, ACCOUNT, job_id, *subscribers)
     with app.app_context():
-        ledger = get_ledger()
-        record = JobRecord(
-            job_id=job_id, account_id=ACCOUNT, kind="brand_extraction", input={}, origin="api"
-        )
-        pipe = ledger.redis.pipeline()
-        ledger.create(record, pipe)
-        for subscriber in subscribers:
-            app.extensions["subscriptions"].add(pipe, ACCOUNT, job_id, subscriber)
-        pipe.execute()
         record.status, record.error = JobStatus.FAILED, "Pi failed it"
-        ledger.finish(record, leave_inflight=False)
-        return record
+        get_ledger().finish(record, leave_inflight=False)
+    return record
 
 
 def test_a_delivered_first_attempt_costs_four_round_trips_from_the_end(

@@ -22,23 +22,14 @@ from connector.jobs.completion import fail_record
 from connector.jobs.tracker import Tracker
 from connector.ledger import JobRecord, JobStatus, get_ledger
 from connector.runtime.queues import DELIVER
+from tests.support.jobs import stored_job
 
 ACCOUNT = "acct-interrupted"
 
 
 def _submitted(app, job_id: str) -> JobRecord:
     """Store an in-flight job with one webhook subscriber."""
-    with app.app_context():
-        ledger = get_ledger()
-        record = JobRecord(
-            job_id=job_id, account_id=ACCOUNT, kind="brand_extraction", input={}, origin="api"
-        )
-        pipe = ledger.redis.pipeline()
-        ledger.create(record, pipe)
-        subscriber = Subscriber("webhook", "https://hooks.example/cb")
-        app.extensions["subscriptions"].add(pipe, ACCOUNT, job_id, subscriber)
-        pipe.execute()
-        return record
+    return stored_job(app, ACCOUNT, job_id, Subscriber("webhook", "https://hooks.example/cb"))
 
 
 def _queued_deliveries(app) -> list:
