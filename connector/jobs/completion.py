@@ -11,6 +11,7 @@ from connector.delivery.dispatch import fan_out
 from connector.ledger import JobKind, JobRecord, JobStatus, bare_host, get_ledger
 from connector.pi import Job
 from connector.runtime import metrics
+from connector.runtime.script_trips import ScriptCall
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,25 @@ def brand_summary(brand: dict | None, submitted_url: str | None = None) -> dict 
     }
 
 
-def apply_pi_job(record: JobRecord, job: Job, *, fetch_brand=None) -> JobRecord:
-    """Record what Pi says about the job; on its end, finish the record and fan out once."""
+def apply_pi_job(
+    record: JobRecord,
+    job: Job,
+    *,
+    fetch_brand=None,
+    progress_to: list[ScriptCall] | None = None,
+) -> JobRecord:
+    """Record what Pi says about the job; on its end, finish the record and fan out once.
+
+    `progress_to`: leave a progress write there for the caller's next round trip instead.
+    """
     if not job.is_terminal:
         if job.status != record.status or job.phase != record.phase:
-            get_ledger().update_progress(record.account_id, record.job_id, job.status, job.phase)
+            ledger = get_ledger()
+            call = ledger.progress_call(record.account_id, record.job_id, job.status, job.phase)
+            if progress_to is None:
+                call.run()
+            else:
+                progress_to.append(call)
             record.status, record.phase = JobStatus(job.status), job.phase
         return record
     record.status = JobStatus(job.status)

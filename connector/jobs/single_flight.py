@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 
 import redis
 from flask import Flask, current_app
 
 from connector.runtime.redis_store import RedisStore
+from connector.runtime.script_trips import ScriptCall, execute_scripts, queue_script
 
 log = logging.getLogger(__name__)
 
@@ -73,28 +75,71 @@ class Flights:
         return self.store.key("{" + account_id + "}", "poll", job_id)
 
     def try_lead(
-        self, account_id: str, job_id: str, seconds: float, *, skip_cooldown: bool = False
+        self,
+        account_id: str,
+        job_id: str,
+        seconds: float,
+        *,
+        skip_cooldown: bool = False,
+        along: Sequence[ScriptCall] = (),
     ) -> str | None:
-        """Take the job's poll lease for `seconds`; return its token, or None when it is held."""
+        """Take the job's poll lease for `seconds`; return its token, or None when it is held.
+
+        `along`: writes sent in the same round trip (the tracker's pending progress).
+        """
+        token, call = self.lead_call(account_id, job_id, seconds, skip_cooldown=skip_cooldown)
+        taken = self._in_one_trip(call, along) if along else call.run()
+        return self.note_lead(account_id, job_id, token) if taken else None
+
+    def lead_call(
+        self, account_id: str, job_id: str, seconds: float, *, skip_cooldown: bool = False
+    ) -> tuple[str, ScriptCall]:
+        """Return a new token and the script that takes the lease with it, for a caller's trip.
+
+        When the script answers 1, `note_lead` the token: it is this process's lease then.
+        """
         token = uuid.uuid4().hex
         ms = max(1, int(seconds * 1000))
-        key = self.lease_key(account_id, job_id)
-        taken = self._lead(keys=[key], args=[token, ms, "1" if skip_cooldown else "0"])
-        if not taken:
-            return None
+        call = ScriptCall(
+            self._lead,
+            [self.lease_key(account_id, job_id)],
+            [token, ms, "1" if skip_cooldown else "0"],
+        )
+        return token, call
+
+    def note_lead(self, account_id: str, job_id: str, token: str) -> str:
+        """Remember a lease taken with `lead_call`'s token (so `release_all` gives it back)."""
         with self._lock:
             self._held[(account_id, job_id)] = token
         return token
 
-    def extend(self, account_id: str, job_id: str, token: str, seconds: float) -> bool:
-        """Hold our lease for `seconds` more; False when it lapsed (another may hold it now)."""
+    def extend(
+        self,
+        account_id: str,
+        job_id: str,
+        token: str,
+        seconds: float,
+        *,
+        along: Sequence[ScriptCall] = (),
+    ) -> bool:
+        """Hold our lease for `seconds` more; False when it lapsed (another may hold it now).
+
+        `along`: writes sent in the same round trip (the tracker's pending progress).
+        """
         ms = max(1, int(seconds * 1000))
-        if self._extend(keys=[self.lease_key(account_id, job_id)], args=[token, ms]):
+        call = ScriptCall(self._extend, [self.lease_key(account_id, job_id)], [token, ms])
+        if self._in_one_trip(call, along) if along else call.run():
             return True
         with self._lock:
             if self._held.get((account_id, job_id)) == token:
                 del self._held[(account_id, job_id)]
         return False
+
+    def _in_one_trip(self, call: ScriptCall, along: Sequence[ScriptCall]):
+        """Run a lease script and other writes in one round trip; return the lease's answer."""
+        pipe = self.redis.pipeline(transaction=False)
+        calls = {queue_script(pipe, c): c for c in (call, *along)}
+        return execute_scripts(pipe, calls)[0]
 
     def release(
         self,

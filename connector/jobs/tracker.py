@@ -292,8 +292,10 @@ class Tracker:
 def _follow_in_worker(account_id: str, job_id: str, should_stop) -> Followed:
     """Follow one job to its end inside an app context; say whether it needs more following."""
     ledger: Ledger = current_app.extensions["ledger"]
-    loaded = load_followed(account_id, job_id)  # the record and the key, in one round trip
-    record = loaded[0]
+    # The record, the key and the poll lease for the first long-poll, in one round trip.
+    lead_for = get_settings().tracker_poll_seconds + LEASE_MARGIN
+    loaded = load_followed(account_id, job_id, lead_seconds=lead_for)
+    record = loaded.record
     if record is None:
         # Erased (e.g. a shop's redact) or expired: nothing left to follow.
         ledger.forget_inflight(account_id, job_id)

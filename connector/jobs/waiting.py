@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import redis
 
@@ -20,6 +21,7 @@ from connector.jobs.pi_clients import pi_client
 from connector.jobs.single_flight import get_flights
 from connector.ledger import JobRecord, get_ledger, is_queued_id
 from connector.pi import PiAPIError, PiConnectionError, PiError
+from connector.runtime.script_trips import ScriptCall, execute_scripts, queue_script
 from connector.runtime.secrets import get_secrets
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ def follow(
     should_stop: Callable[[], bool] = lambda: False,
     lead_once: bool = False,
     tracker: bool = False,
+    token: str | None = None,
+    pending: list[ScriptCall] | None = None,
 ) -> JobRecord:
     """Wait until the job ends or the deadline: poll Pi while leading, else listen for its end.
 
@@ -85,11 +89,15 @@ def follow(
     cool-down pass, so however many wait, Pi sees about one call per window. The tracker
     keeps its lease from one term to the next: one renewal instead of a release and a new
     lead, a Redis call fewer per long-poll.
+
+    `token`: a lease the caller took a moment ago for at least one window plus the margin.
+    `pending`: writes the polls leave (the tracker's progress) to go with the next lease call.
     """
     flights, ledger = get_flights(), get_ledger()
     account_id, job_id = record.account_id, record.job_id
     next_lead = 0.0  # one lease term per second at most, whatever Pi answers
-    token = None  # held between terms by the tracker only
+    fresh = token is not None  # held for this term already: no renewal before it
+    along = pending if pending is not None else []
     try:
         while not record.is_terminal and not should_stop():
             left = remaining(deadline)
@@ -98,13 +106,22 @@ def follow(
             now = time.monotonic()
             term = lease_span(left, window)
             if now >= next_lead:
-                if token is not None and not flights.extend(
-                    account_id, job_id, token, term + LEASE_MARGIN
+                if (
+                    token is not None
+                    and not fresh
+                    and not flights.extend(
+                        account_id, job_id, token, term + LEASE_MARGIN, along=_taken(along)
+                    )
                 ):
                     token = None  # it lapsed meanwhile: lead again like anyone else
+                fresh = False
                 if token is None:
                     token = flights.try_lead(
-                        account_id, job_id, term + LEASE_MARGIN, skip_cooldown=tracker
+                        account_id,
+                        job_id,
+                        term + LEASE_MARGIN,
+                        skip_cooldown=tracker,
+                        along=_taken(along),
                     )
             if token is not None and now >= next_lead:
                 next_lead = deadline if lead_once else now + MIN_LEAD_GAP
@@ -124,7 +141,24 @@ def follow(
     finally:
         if token is not None:
             flights.release(account_id, job_id, token, ended=record.is_terminal)
+        _send_left(_taken(along), job_id)
     return record
+
+
+def _taken(pending: list[ScriptCall]) -> list[ScriptCall]:
+    """Return the pending writes and empty the list (they go with the caller's next trip)."""
+    taken = pending[:]
+    pending.clear()
+    return taken
+
+
+def _send_left(calls: list[ScriptCall], job_id: str) -> None:
+    """Send writes no lease call took along (the follower stopped or the job ended meanwhile)."""
+    try:
+        for call in calls:
+            call.run()
+    except redis.RedisError as exc:  # progress only: the next poll writes it again
+        log.warning("progress of job %s not stored: %s", job_id, type(exc).__name__)
 
 
 def wait_short(api_key: str, record: JobRecord, *, deadline: float) -> JobRecord:
@@ -224,14 +258,40 @@ def _lead_short(api_key: str, record: JobRecord, deadline: float) -> JobRecord:
         client.close()
 
 
-def load_followed(account_id: str, job_id: str) -> tuple[JobRecord | None, str | None]:
-    """Return a job's record and its sealed API key, read in one round trip."""
-    ledger = get_ledger()
-    raw = ledger.redis.hgetall(ledger.job_key(account_id, job_id))
+class LoadedJob(NamedTuple):
+    """What a follower reads before it follows a job."""
+
+    record: JobRecord | None
+    sealed: str | None  # the job's API key, sealed
+    token: str | None = None  # the job's poll lease, when it was taken with the read
+
+
+def load_followed(account_id: str, job_id: str, *, lead_seconds: float = 0.0) -> LoadedJob:
+    """Return a job's record and its sealed API key, read in one round trip.
+
+    With `lead_seconds`, the same trip takes the job's poll lease for the tracker (which may
+    skip a cool-down): a round trip fewer per followed job. The lease is kept only for a job
+    there is something to follow; otherwise it is left to lapse.
+    """
+    ledger, flights = get_ledger(), get_flights()
+    pipe = ledger.redis.pipeline(transaction=False)
+    pipe.hgetall(ledger.job_key(account_id, job_id))
+    token, calls = None, {}
+    if lead_seconds > 0:
+        token, call = flights.lead_call(account_id, job_id, lead_seconds, skip_cooldown=True)
+        calls[queue_script(pipe, call)] = call
+    results = execute_scripts(pipe, calls)
+    raw = results[0]
     if not raw or b"job_id" not in raw:
-        return None, None
+        return LoadedJob(None, None)
+    record = JobRecord.from_hash(raw)
     sealed = raw.get(b"api_key")
-    return JobRecord.from_hash(raw), sealed.decode() if sealed is not None else None
+    sealed_text = sealed.decode() if sealed is not None else None
+    followable = not record.is_terminal and sealed_text is not None
+    taken = token is not None and bool(results[1]) and followable
+    return LoadedJob(
+        record, sealed_text, flights.note_lead(account_id, job_id, token) if taken else None
+    )
 
 
 def wait_in_worker(
@@ -240,14 +300,14 @@ def wait_in_worker(
     *,
     deadline_seconds: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    loaded: tuple[JobRecord | None, str | None] | None = None,
+    loaded: LoadedJob | None = None,
 ) -> JobRecord:
     """Follow the job on Pi's long-poll until it ends or its tracking deadline passes.
 
     `loaded` is what `load_followed` returned, when the caller has just read it.
     """
     settings = get_settings()
-    record, sealed = loaded if loaded is not None else load_followed(account_id, job_id)
+    record, sealed, token = loaded if loaded is not None else load_followed(account_id, job_id)
     if record is None:
         raise LookupError(f"job {job_id} is not in the ledger")
     if record.is_terminal:
@@ -262,8 +322,8 @@ def wait_in_worker(
     deadline = time.monotonic() + max(0.0, left)
     window = settings.tracker_poll_seconds
     client = pi_client(api_key)
-
     limits = get_account_limits()
+    pending: list[ScriptCall] = []  # progress, sent with the next lease renewal
 
     def poll(current: JobRecord, until: float) -> tuple[JobRecord, bool]:
         # Pi is rate limiting this account: its followers wait it out, nobody else's do.
@@ -288,7 +348,8 @@ def wait_in_worker(
                 return failed, False
             time.sleep(min(ERROR_PAUSE, remaining(deadline)))
             return current, True
-        return apply_pi_job(current, job, fetch_brand=client.get_brand), True
+        applied = apply_pi_job(current, job, fetch_brand=client.get_brand, progress_to=pending)
+        return applied, True
 
     try:
         record = follow(
@@ -298,6 +359,8 @@ def wait_in_worker(
             poll=poll,
             should_stop=should_stop,
             tracker=True,
+            token=token,
+            pending=pending,
         )
     finally:
         client.close()

@@ -16,6 +16,7 @@ from connector.ledger.records import (
     result_bucket,
 )
 from connector.runtime.redis_store import RedisStore
+from connector.runtime.script_trips import ScriptCall
 from connector.runtime.staged_writes import APPLY_STAGED_LUA, staged_json
 
 # Apply a job's end (its fields, indexes, history and announcement, staged as ARGV[1]) only
@@ -184,6 +185,12 @@ class Ledger:
 
     def update_progress(self, account_id: str, job_id: str, status: str, phase: str | None) -> bool:
         """Record a non-terminal state; ignored once the job is terminal."""
+        return bool(self.progress_call(account_id, job_id, status, phase).run())
+
+    def progress_call(
+        self, account_id: str, job_id: str, status: str, phase: str | None
+    ) -> ScriptCall:
+        """Return the write `update_progress` makes, for a caller to send with its own trip."""
         now = time.time()
         fields = ["status", status, "updated_at", repr(now)]
         if phase:
@@ -191,7 +198,7 @@ class Ledger:
         entry = json.dumps({"status": status, "phase": phase, "at": now})
         args = [status, phase or "", entry, self.retention, HISTORY_LENGTH, *fields]
         keys = [self.job_key(account_id, job_id), self.history_key(account_id, job_id)]
-        return bool(self._progress(keys=keys, args=args))
+        return ScriptCall(self._progress, keys, args)
 
     def finish(self, record: JobRecord, *, leave_inflight: bool = True) -> bool:
         """Store the terminal state once; return True for the call that made the transition.

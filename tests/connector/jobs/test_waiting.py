@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -10,6 +11,9 @@ from connector.auth import account_id_for
 from connector.jobs.submission import submit_job
 from connector.jobs.waiting import HANDOFF_SECONDS, wait_short
 from connector.ledger import JobStatus, get_ledger
+from connector.pi import Job
+from tests.support.jobs import stored_job
+from tests.support.round_trips import RoundTrips
 
 KEY = "pi_test_waiting_account_1"
 JOB_READS = "GET /api/v1/jobs/:id"
@@ -175,3 +179,109 @@ def test_a_handed_off_request_reads_its_job_and_lease_in_one_trip(app_config, pi
     assert not result.is_terminal
     assert calls[0] == "get_tracked" and "is_tracked" not in calls
     assert pisim.count(JOB_READS) == 0  # tracked: the request only listened
+
+
+def _pi_job(job_id: str, phase: str) -> Job:
+    """Return Pi's view of a job still running, in the given phase."""
+    return Job(
+        job_id=job_id,
+        type="brand_extraction",
+        status="processing",
+        payload={},
+        result_url=None,
+        error_log=None,
+        created_at=0,
+        updated_at=0,
+        brand_id=None,
+        image_url=None,
+        brand=None,
+        request_id=None,
+        phase=phase,
+    )
+
+
+def _followable(app, job_id: str):
+    """Store an in-flight job with its sealed key, as a submission leaves it."""
+    record = stored_job(app, account_id_for(KEY), job_id)
+    with app.app_context():
+        ledger = get_ledger()
+        sealed = app.extensions["secrets"].encrypt(KEY)
+        ledger.redis.hset(ledger.job_key(record.account_id, job_id), "api_key", sealed)
+    return record
+
+
+def test_the_tracker_reads_the_job_and_takes_its_poll_lease_in_one_round_trip(app, monkeypatch):
+    # Issue 12: a round trip fewer per followed job (the first lease was a trip of its own).
+    from connector.jobs.single_flight import get_flights
+    from connector.jobs.waiting import load_followed
+
+    record = _followable(app, "job-load-and-lead")
+    ended = _followable(app, "job-ended-before")
+    with app.app_context():
+        ended.status, ended.error = JobStatus.FAILED, "Pi failed it"
+        get_ledger().finish(ended)
+        load_followed(ended.account_id, ended.job_id, lead_seconds=35)  # loads the scripts
+        trips = RoundTrips(monkeypatch)
+
+        loaded = load_followed(record.account_id, record.job_id, lead_seconds=35)
+
+        assert trips.count == 1
+        assert loaded.record.job_id == record.job_id and loaded.sealed and loaded.token
+        flights = get_flights()
+        lease = flights.lease_key(record.account_id, record.job_id)
+        assert flights.redis.get(lease) == loaded.token.encode()
+        assert 30_000 < flights.redis.pttl(lease) <= 35_000
+        # Nothing to follow for an ended job: its lease is not kept (it lapses on its own).
+        again = load_followed(ended.account_id, ended.job_id, lead_seconds=35)
+        assert again.record.is_terminal and again.token is None
+        assert flights.release_all() == 1  # only the followed job's lease is this process's
+
+
+def test_the_trackers_progress_travels_with_its_next_lease_renewal(app, monkeypatch):
+    # Issue 12: progress was a round trip of its own after every long-poll.
+    from connector.jobs import waiting
+    from connector.jobs.completion import apply_pi_job
+    from connector.jobs.waiting import follow, load_followed
+
+    monkeypatch.setattr(waiting, "MIN_LEAD_GAP", 0.0)  # terms back to back, as long-polls are
+    record = _followable(app, "job-progress")
+    polls: list[str] = []
+
+    def poll(current, until):
+        polls.append(f"step-{len(polls) + 1}")
+        time.sleep(max(0.0, until - time.monotonic()))  # a long-poll lasts its term
+        job = _pi_job(current.job_id, polls[-1])
+        return apply_pi_job(current, job, progress_to=pending), len(polls) < 3
+
+    with app.app_context():
+        flights = app.extensions["flights"]
+        # Load every script once (as a worker has long before), then take the lease afresh.
+        warm = load_followed(record.account_id, record.job_id, lead_seconds=35)
+        get_ledger().update_progress(record.account_id, record.job_id, "processing", None)
+        flights.extend(record.account_id, record.job_id, warm.token, 35)
+        flights.release(record.account_id, record.job_id, warm.token, cooldown=0)
+        loaded = load_followed(record.account_id, record.job_id, lead_seconds=35)
+        pending: list = []
+        trips = RoundTrips(monkeypatch)
+
+        follow(
+            loaded.record,
+            deadline=time.monotonic() + 30,
+            window=0.05,
+            poll=poll,
+            tracker=True,
+            token=loaded.token,
+            pending=pending,
+        )
+
+        # Two renewals, each with the last term's progress; after the third term the lease
+        # goes back and the last progress goes on its own (before: 3 progress + 2 renewals
+        # + the release = 6).
+        assert trips.count == 4
+        assert not pending
+        stored = get_ledger().get(record.account_id, record.job_id)
+        assert stored.phase == "step-3"
+        history = get_ledger().redis.lrange(
+            get_ledger().history_key(record.account_id, record.job_id), 0, -1
+        )
+        assert [json.loads(entry)["phase"] for entry in history][-3:] == polls
