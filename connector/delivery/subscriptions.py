@@ -38,8 +38,9 @@ return out
 """
 
 
-# Writes a caller queues into a read's pipeline, so both cost one round trip.
-PipeWrites = Callable[[Any], None]
+# Commands a caller queues ahead of a read on its pipeline, so both cost one round trip. It
+# may return a callback, handed the replies of what it queued once the pipeline has run.
+PipeWrites = Callable[[Any], Callable[[list[Any]], None] | None]
 
 
 @dataclass(frozen=True)
@@ -143,14 +144,17 @@ class Subscriptions:
     ) -> Subscriber | None:
         """Return a job's subscriber with its secret decrypted, or None.
 
-        `before` queues writes ahead of the read, sent in the same round trip.
+        `before` queues commands ahead of the read, sent in the same round trip.
         """
         pipe = self.redis.pipeline(transaction=False)  # one round trip for all
-        if before is not None:
-            before(pipe)
+        take = before(pipe) if before is not None else None
+        queued = len(pipe)
         pipe.hget(self._subs_key(account_id, job_id), sub_id)
         pipe.hget(self._secret_key(account_id, job_id), sub_id)
-        raw, token = pipe.execute()[-2:]
+        replies = pipe.execute()
+        if take is not None:
+            take(replies[:queued])
+        raw, token = replies[queued:]
         if raw is None:
             return None
         data = json.loads(raw)
@@ -231,13 +235,16 @@ class Subscriptions:
     ) -> Hook | None:
         """Return the account's hook, or None (also for another account's hook).
 
-        `before` queues writes ahead of the read, sent in the same round trip.
+        `before` queues commands ahead of the read, sent in the same round trip.
         """
         pipe = self.redis.pipeline(transaction=False)
-        if before is not None:
-            before(pipe)
+        take = before(pipe) if before is not None else None
+        queued = len(pipe)
         pipe.hget(self._hooks_key(account_id), hook_id)
-        raw = pipe.execute()[-1]
+        replies = pipe.execute()
+        if take is not None:
+            take(replies[:queued])
+        raw = replies[queued]
         if raw is None:
             return None
         d = json.loads(raw)
