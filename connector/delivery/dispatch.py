@@ -33,7 +33,7 @@ from connector.delivery.outcomes import (
     Prefetch,
     Target,
 )
-from connector.delivery.subscriptions import DeliveryRef, PipeWrites
+from connector.delivery.subscriptions import DeliveryRef, PipeCommands
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
 from connector.runtime.backoff import (
@@ -63,7 +63,7 @@ def register_delivery_kind(
 
 
 def _load_target(
-    account_id: str, job_id: str, ref: DeliveryRef, before: PipeWrites | None = None
+    account_id: str, job_id: str, ref: DeliveryRef, before: PipeCommands | None = None
 ) -> Target | None:
     """Read a delivery's target and, in the same round trip, what its kind prefetches."""
     prefetches: dict[str, Prefetch] = current_app.extensions.get("delivery_prefetches", {})

@@ -40,7 +40,7 @@ return out
 
 # Commands a caller queues ahead of a read on its pipeline, so both cost one round trip. It
 # may return a callback, handed the replies of what it queued once the pipeline has run.
-PipeWrites = Callable[[Any], Callable[[list[Any]], None] | None]
+PipeCommands = Callable[[Any], Callable[[list[Any]], None] | None]
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Subscriptions:
             remember_encrypted_field(self.ledger.store, secret_key, subscriber.id, pipe)
 
     def get(
-        self, account_id: str, job_id: str, sub_id: str, *, before: PipeWrites | None = None
+        self, account_id: str, job_id: str, sub_id: str, *, before: PipeCommands | None = None
     ) -> Subscriber | None:
         """Return a job's subscriber with its secret decrypted, or None.
 
@@ -231,7 +231,7 @@ class Subscriptions:
         return hook
 
     def get_hook(
-        self, account_id: str, hook_id: str, *, before: PipeWrites | None = None
+        self, account_id: str, hook_id: str, *, before: PipeCommands | None = None
     ) -> Hook | None:
         """Return the account's hook, or None (also for another account's hook).
 

@@ -223,3 +223,23 @@ def test_a_kinds_prefetch_reaches_its_handler_from_the_target_reads_round_trip(a
     assert seen == {"noted": f"{ACCOUNT}:v1", "plain": None}  # a kind without one gets None
     # Each attempt: busy mark + target + every kind's prefetch in one trip, then the log write.
     assert trips.count == 2 * 2
+
+
+def test_a_prefetch_that_fails_to_parse_leaves_the_read_to_the_handler(app, caplog):
+    class Broken(_AccountNote):
+        def parse(self, account_id: str, reply) -> str:
+            raise ValueError("unreadable")
+
+    seen = []
+
+    def handler(record, target):
+        seen.append(target.prefetched)
+        return Outcome(DELIVERED, "200")
+
+    register_delivery_kind(app, "broken", handler, prefetch=Broken(app))
+    subscriber = Subscriber("broken", "https://a.example/cb")
+    record = _ended(app, "job-broken-prefetch", subscriber)
+    with app.app_context():
+        assert attempt_first(record, DeliveryRef.to_subscriber(subscriber.id)) == DELIVERED
+    assert seen == [None]
+    assert "prefetch for delivery kind broken failed: ValueError" in caplog.text
