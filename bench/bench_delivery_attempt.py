@@ -82,6 +82,10 @@ def main() -> int:
         print(f"redis_round_trips_per_attempt_{name}: {trips}")
     new, old = statistics.median(results["new"][0]), statistics.median(results["old"][0])
     print(f"saved_us_per_attempt_old_minus_new: {old - new:.1f}")
+    # Each round ran the variants back to back: their difference sees the same machine.
+    for name in ("requests_path", "old"):
+        paired = [b - a for a, b in zip(results["new"][0], results[name][0], strict=True)]
+        print(f"saved_us_per_attempt_vs_{name}_paired_p50: {statistics.median(paired):.1f}")
     print(f"ratio_new_over_old: {new / old:.3f}")
     print(f"loadavg_1_5_15: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
