@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from flask import Flask, current_app
 from rq import Retry
@@ -28,9 +30,10 @@ from connector.delivery.outcomes import (
     SKIPPED,
     Handler,
     Outcome,
+    Prefetch,
     Target,
 )
-from connector.delivery.subscriptions import DeliveryRef, PipeWrites
+from connector.delivery.subscriptions import DeliveryRef, PipeCommands
 from connector.ledger import JobRecord, Ledger, get_ledger
 from connector.runtime import metrics
 from connector.runtime.backoff import (
@@ -50,24 +53,55 @@ JOB_TIMEOUT = 120  # seconds an attempt may run before RQ gives up on it
 BUSY_SLACK = JOB_TIMEOUT + 60
 
 
-def register_delivery_kind(app: Flask, kind: str, handler: Handler) -> None:
-    """Let a platform package handle a kind of delivery."""
+def register_delivery_kind(
+    app: Flask, kind: str, handler: Handler, *, prefetch: Prefetch | None = None
+) -> None:
+    """Let a platform package handle a kind of delivery (`prefetch`: read with its target)."""
     app.extensions.setdefault("delivery_kinds", {})[kind] = handler
+    if prefetch is not None:
+        app.extensions.setdefault("delivery_prefetches", {})[kind] = prefetch
 
 
 def _load_target(
-    account_id: str, job_id: str, ref: DeliveryRef, before: PipeWrites | None = None
+    account_id: str, job_id: str, ref: DeliveryRef, before: PipeCommands | None = None
 ) -> Target | None:
+    """Read a delivery's target and, in the same round trip, what its kind prefetches."""
+    prefetches: dict[str, Prefetch] = current_app.extensions.get("delivery_prefetches", {})
+    replies: dict[str, Any] = {}
+
+    def extras(pipe) -> Any:
+        take = before(pipe) if before is not None else None
+        queued = len(pipe)
+        for prefetch in prefetches.values():
+            prefetch.queue(pipe, account_id)
+
+        def keep(found: list[Any]) -> None:
+            if take is not None:
+                take(found[:queued])
+            replies.update(zip(prefetches, found[queued:], strict=True))
+
+        return keep
+
     subs = current_app.extensions["subscriptions"]
     if ref.subscriber_id is not None:
-        sub = subs.get(account_id, job_id, ref.subscriber_id, before=before)
+        sub = subs.get(account_id, job_id, ref.subscriber_id, before=extras)
         if sub is None:
             return None
-        return Target(ref, sub.kind, sub.target, sub.data, sub.secret)
-    hook = subs.get_hook(account_id, ref.hook_id, before=before)
-    if hook is None:
-        return None
-    return Target(ref, hook.kind, hook.target_url, {}, None, ref.event, hook.id)
+        target = Target(ref, sub.kind, sub.target, sub.data, sub.secret)
+    else:
+        hook = subs.get_hook(account_id, ref.hook_id, before=extras)
+        if hook is None:
+            return None
+        target = Target(ref, hook.kind, hook.target_url, {}, None, ref.event, hook.id)
+    if target.kind not in replies:
+        return target
+    try:
+        # Parsed for the target's own kind only: the other kinds' replies are dropped unread.
+        prefetched = prefetches[target.kind].parse(account_id, replies[target.kind])
+    except Exception as exc:  # the handler reads it itself, where a failure is an outcome
+        log.warning("prefetch for delivery kind %s failed: %s", target.kind, type(exc).__name__)
+        return target
+    return replace(target, prefetched=prefetched)
 
 
 def _state_key(account_id: str, job_id: str, ref: DeliveryRef) -> str:

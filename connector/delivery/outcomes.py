@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from connector.config import get_settings
 from connector.delivery import outbound
@@ -43,9 +43,26 @@ class Target:
     secret: str | None = None
     event: str | None = None
     hook_id: str | None = None
+    # What the kind's `Prefetch` read with the target (None: read nothing, or not read yet).
+    # It may hold secrets, so it stays out of the repr.
+    prefetched: Any = field(default=None, repr=False)
 
 
 Handler = Callable[[JobRecord, Target], Outcome]
+
+
+class Prefetch(Protocol):
+    """One read a delivery kind needs per attempt, sent in the round trip that reads the target.
+
+    Which kind a delivery is shows only once its target is read, so every registered prefetch
+    is queued on every target read: keep it to one cheap command keyed by the account.
+    """
+
+    def queue(self, pipe: Any, account_id: str) -> None:
+        """Queue exactly one read command on the pipeline."""
+
+    def parse(self, account_id: str, reply: Any) -> Any:
+        """Return what the handler needs from that command's reply."""
 
 
 def outcome_for_status(status: int, headers: dict[str, str] | None = None) -> Outcome:

@@ -38,8 +38,9 @@ return out
 """
 
 
-# Writes a caller queues into a read's pipeline, so both cost one round trip.
-PipeWrites = Callable[[Any], None]
+# Commands a caller queues ahead of a read on its pipeline, so both cost one round trip. It
+# may return a callback, handed the replies of what it queued once the pipeline has run.
+PipeCommands = Callable[[Any], Callable[[list[Any]], None] | None]
 
 
 @dataclass(frozen=True)
@@ -139,18 +140,21 @@ class Subscriptions:
             remember_encrypted_field(self.ledger.store, secret_key, subscriber.id, pipe)
 
     def get(
-        self, account_id: str, job_id: str, sub_id: str, *, before: PipeWrites | None = None
+        self, account_id: str, job_id: str, sub_id: str, *, before: PipeCommands | None = None
     ) -> Subscriber | None:
         """Return a job's subscriber with its secret decrypted, or None.
 
-        `before` queues writes ahead of the read, sent in the same round trip.
+        `before` queues commands ahead of the read, sent in the same round trip.
         """
         pipe = self.redis.pipeline(transaction=False)  # one round trip for all
-        if before is not None:
-            before(pipe)
+        take = before(pipe) if before is not None else None
+        queued = len(pipe)
         pipe.hget(self._subs_key(account_id, job_id), sub_id)
         pipe.hget(self._secret_key(account_id, job_id), sub_id)
-        raw, token = pipe.execute()[-2:]
+        replies = pipe.execute()
+        if take is not None:
+            take(replies[:queued])
+        raw, token = replies[queued:]
         if raw is None:
             return None
         data = json.loads(raw)
@@ -227,17 +231,20 @@ class Subscriptions:
         return hook
 
     def get_hook(
-        self, account_id: str, hook_id: str, *, before: PipeWrites | None = None
+        self, account_id: str, hook_id: str, *, before: PipeCommands | None = None
     ) -> Hook | None:
         """Return the account's hook, or None (also for another account's hook).
 
-        `before` queues writes ahead of the read, sent in the same round trip.
+        `before` queues commands ahead of the read, sent in the same round trip.
         """
         pipe = self.redis.pipeline(transaction=False)
-        if before is not None:
-            before(pipe)
+        take = before(pipe) if before is not None else None
+        queued = len(pipe)
         pipe.hget(self._hooks_key(account_id), hook_id)
-        raw = pipe.execute()[-1]
+        replies = pipe.execute()
+        if take is not None:
+            take(replies[:queued])
+        raw = replies[queued]
         if raw is None:
             return None
         d = json.loads(raw)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -67,7 +68,17 @@ class WebhookSecrets:
 
     def secrets(self, account_id: str, now: float | None = None) -> AccountSecrets:
         """Return the account's secrets now (generation 0 until it first rotates)."""
-        raw = self.redis.hmget(self._key(account_id), "generation", "rotated_at")
+        return self.from_reply(account_id, self.redis.hmget(*self._read_args(account_id)), now)
+
+    def queue_read(self, pipe: Any, account_id: str) -> None:
+        """Queue the read `from_reply` takes on a caller's pipeline (one command)."""
+        pipe.hmget(*self._read_args(account_id))
+
+    def _read_args(self, account_id: str) -> tuple[str, str, str]:
+        return self._key(account_id), "generation", "rotated_at"
+
+    def from_reply(self, account_id: str, raw: list, now: float | None = None) -> AccountSecrets:
+        """Return the account's secrets from the reply to the read `queue_read` queued."""
         generation = int(raw[0]) if raw[0] else 0
         rotated_at = float(raw[1]) if raw[1] else None
         until = previous_valid_until(rotated_at, self.grace, time.time() if now is None else now)
@@ -92,3 +103,19 @@ class WebhookSecrets:
 def get_webhook_secrets() -> WebhookSecrets:
     """Return the webhook secrets of the current app."""
     return current_app.extensions["webhook_secrets"]
+
+
+class SigningSecretsRead:
+    """Read an account's signing secrets with a webhook's target (a delivery kind's Prefetch).
+
+    Read afresh for every attempt, never cached: a rotation signs the very next delivery.
+    """
+
+    def queue(self, pipe: Any, account_id: str) -> None:
+        """Queue the read of the account's generation and rotation time."""
+        get_webhook_secrets().queue_read(pipe, account_id)
+
+    def parse(self, account_id: str, reply: Any) -> AccountSecrets | None:
+        """Return the account's secrets (None without a server key: the handler says why)."""
+        secrets = get_webhook_secrets()
+        return secrets.from_reply(account_id, reply) if secrets.enabled else None

@@ -17,6 +17,7 @@ from connector.delivery.outcomes import Outcome, Target, post_outcome
 from connector.delivery.subscriptions import Subscriber
 from connector.delivery.webhook_secrets import (
     AccountSecrets,
+    SigningSecretsRead,
     WebhookSecrets,
     get_webhook_secrets,
 )
@@ -113,8 +114,12 @@ def record_or_404(account_id: str, job_id: str, *, deadline: float = 0.0) -> Job
 def deliver_webhook(record: JobRecord, target: Target) -> Outcome:
     """POST the job's view to a callback URL, signed the Standard Webhooks way."""
     # The account's own secret (and, during a rotation's grace, the previous one too): a
-    # receiver holding another account's secret can neither verify nor forge these.
-    secrets = get_webhook_secrets().secrets(record.account_id).signing
+    # receiver holding another account's secret can neither verify nor forge these. Dispatch
+    # read them with the target (SigningSecretsRead); a caller that did not, reads them now.
+    found = target.prefetched
+    if not isinstance(found, AccountSecrets):
+        found = get_webhook_secrets().secrets(record.account_id)
+    secrets = found.signing
     event = record.events[0]  # job.completed or job.failed
     body = current_app.json.dumps({"type": event, "data": record.view()}).encode()
     # A stable id lets receivers drop a redelivery.
@@ -232,4 +237,4 @@ def _limit() -> int:
 def init_app(app: Flask) -> None:
     """Mount the generic API and its delivery kind."""
     app.register_blueprint(bp)
-    register_delivery_kind(app, "webhook", deliver_webhook)
+    register_delivery_kind(app, "webhook", deliver_webhook, prefetch=SigningSecretsRead())

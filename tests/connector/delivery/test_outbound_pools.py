@@ -34,9 +34,15 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _HookServer(http.server.ThreadingHTTPServer):
+    # socketserver's backlog of 5 overflows when 24 deliveries connect at once: the kernel
+    # then drops or resets connections, which a real target's backlog would have taken.
+    request_queue_size = 64
+
+
 @pytest.fixture
 def hook():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server = _HookServer(("127.0.0.1", 0), _Hook)
     server.connections, server.hosts, server.delay = 0, [], 0.0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ from rq import Queue
 
 from connector.delivery.delivery_log import AttemptEntry, delivery_id, get_delivery_log
 from connector.delivery.dispatch import (
+    attempt_first,
     delivery_state,
     fan_out,
     first_attempt_id,
@@ -34,11 +35,13 @@ def _ended(app, job_id: str, *subscribers: Subscriber) -> JobRecord:
     return record
 
 
-def test_a_delivered_first_attempt_costs_four_round_trips_from_the_end(
+def test_a_delivered_first_attempt_costs_three_round_trips_from_the_end(
     app, first_attempts, receiver, monkeypatch
 ):
     # Issue 12: each round trip costs the worker ~150 µs of CPU. Before: 8 (targets, the
-    # marks, the busy mark, the target, the signing secrets, the state, SCRIPT EXISTS, the log).
+    # marks, the busy mark, the target, the signing secrets, the state, SCRIPT EXISTS, the log),
+    # then 4 (the signing secrets still read on their own); now the kind's prefetch reads them
+    # with the target.
     callback = Subscriber("webhook", receiver.url + "/cb")
     warm_up = _ended(app, "job-warm-up", callback)
     with app.app_context():
@@ -47,8 +50,8 @@ def test_a_delivered_first_attempt_costs_four_round_trips_from_the_end(
     trips = RoundTrips(monkeypatch)
     with app.app_context():
         assert fan_out(record) == 1
-    # Mark the deliveries queued; mark busy + read the target; the signing secrets; record it.
-    assert trips.count == 4
+    # Mark the deliveries queued; mark busy + read the target and signing secrets; record it.
+    assert trips.count == 3
     with app.app_context():
         ref = DeliveryRef.to_subscriber(callback.id)
         assert delivery_state(ACCOUNT, "job-counted", ref)["state"] == DELIVERED
@@ -185,3 +188,58 @@ def test_a_recovering_fan_out_queues_only_what_a_dead_fan_out_marked_and_never_a
         [queued] = Queue(DELIVER, connection=app.extensions["store"].redis).get_jobs()
     assert queued.id == first_attempt_id(ACCOUNT, record.job_id, DeliveryRef.to_subscriber(lost.id))
     assert [r.path for r in receiver.requests] == ["/attempted"]
+
+
+class _AccountNote:
+    """A prefetch of one account-keyed value, as the webhook kind reads its signing secrets."""
+
+    def __init__(self, app) -> None:
+        self.key = app.extensions["ledger"].account_key(ACCOUNT, "note")
+
+    def queue(self, pipe, account_id: str) -> None:
+        pipe.get(self.key)
+
+    def parse(self, account_id: str, reply) -> str:
+        return f"{account_id}:{reply.decode()}"
+
+
+def test_a_kinds_prefetch_reaches_its_handler_from_the_target_reads_round_trip(app, monkeypatch):
+    seen = {}
+
+    def handler(record, target):
+        seen[target.kind] = target.prefetched
+        return Outcome(DELIVERED, "200")
+
+    note = _AccountNote(app)
+    register_delivery_kind(app, "noted", handler, prefetch=note)
+    register_delivery_kind(app, "plain", handler)
+    subscribers = [Subscriber(kind, f"https://{kind}.example/cb") for kind in ("noted", "plain")]
+    record = _ended(app, "job-prefetch", *subscribers)
+    with app.app_context():
+        get_ledger().redis.set(note.key, "v1")
+        refs = [DeliveryRef.to_subscriber(s.id) for s in subscribers]
+        trips = RoundTrips(monkeypatch)
+        assert [attempt_first(record, ref) for ref in refs] == [DELIVERED] * 2
+    assert seen == {"noted": f"{ACCOUNT}:v1", "plain": None}  # a kind without one gets None
+    # Each attempt: busy mark + target + every kind's prefetch in one trip, then the log write.
+    assert trips.count == 2 * 2
+
+
+def test_a_prefetch_that_fails_to_parse_leaves_the_read_to_the_handler(app, caplog):
+    class Broken(_AccountNote):
+        def parse(self, account_id: str, reply) -> str:
+            raise ValueError("unreadable")
+
+    seen = []
+
+    def handler(record, target):
+        seen.append(target.prefetched)
+        return Outcome(DELIVERED, "200")
+
+    register_delivery_kind(app, "broken", handler, prefetch=Broken(app))
+    subscriber = Subscriber("broken", "https://a.example/cb")
+    record = _ended(app, "job-broken-prefetch", subscriber)
+    with app.app_context():
+        assert attempt_first(record, DeliveryRef.to_subscriber(subscriber.id)) == DELIVERED
+    assert seen == [None]
+    assert "prefetch for delivery kind broken failed: ValueError" in caplog.text

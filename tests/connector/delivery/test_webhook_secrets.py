@@ -16,11 +16,13 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from connector import create_app
 from connector.auth import account_id_for
+from connector.delivery.dispatch import deliver, fan_out
 from connector.delivery.outcomes import Target
-from connector.delivery.subscriptions import DeliveryRef
+from connector.delivery.subscriptions import DeliveryRef, Subscriber
 from connector.delivery.webhook_secrets import previous_valid_until
-from connector.ledger import JobRecord, JobStatus
+from connector.ledger import JobRecord, JobStatus, get_ledger
 from connector.web.api_v1 import deliver_webhook
+from tests.support.jobs import stored_job
 from tests.support.receiver import Receiver
 
 KEY_A = "pi_test_webhook_secret_account_a"
@@ -115,6 +117,54 @@ def test_once_the_grace_ends_only_the_new_secret_signs(app_config, receiver):
     Webhook(new).verify(got.body, got.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(got.body, got.headers)
+
+
+def _dispatched(app, api_key: str, receiver: Receiver, job_id: str):
+    """End a job with a /v1 callback and let dispatch make its first attempt; return it."""
+    callback = Subscriber("webhook", receiver.url + f"/cb/{job_id}")
+    record = stored_job(app, account_id_for(api_key), job_id, callback)
+    before = len(receiver.requests)
+    with app.app_context():
+        record.status, record.brand_id = JobStatus.COMPLETED, "b-1"
+        get_ledger().finish(record, leave_inflight=False)
+        assert fan_out(record) == 1
+    return receiver.wait_for(before + 1)[-1]
+
+
+def test_a_rotated_secret_signs_the_very_next_dispatched_delivery(app, first_attempts, receiver):
+    # Dispatch reads the secrets with the target: nothing may keep the old ones past a rotation.
+    old = _secrets(app, KEY_A).current
+    got = _dispatched(app, KEY_A, receiver, _job_id(1))
+    Webhook(old).verify(got.body, got.headers)
+    new = _rotate(app, KEY_A).current
+    got = _dispatched(app, KEY_A, receiver, _job_id(2))
+    Webhook(new).verify(got.body, got.headers)
+    Webhook(old).verify(got.body, got.headers)  # still inside the grace
+    newest = _rotate(app, KEY_A).current
+    got = _dispatched(app, KEY_A, receiver, _job_id(3))
+    Webhook(newest).verify(got.body, got.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(got.body, got.headers)
+
+
+def test_a_queued_retry_signs_with_the_secret_rotated_since_the_first_attempt(app, receiver):
+    # The RQ task reads the target (and so the secrets) again for every attempt.
+    record = JobRecord(job_id=_job_id(4), account_id=account_id_for(KEY_A),
+                       kind="brand_extraction", input={}, origin="api")  # fmt: skip
+    callback = Subscriber("webhook", receiver.url + "/cb/retry")
+    stored_job(app, record.account_id, record.job_id, callback)
+    with app.app_context():
+        record.status, record.brand_id = JobStatus.COMPLETED, "b-1"
+        get_ledger().finish(record, leave_inflight=False)
+    new = _rotate(app, KEY_A).current
+    with app.app_context():
+        assert deliver(record.account_id, record.job_id, f"sub:{callback.id}") == "delivered"
+    got = receiver.wait_for(1)[-1]
+    Webhook(new).verify(got.body, got.headers)
+
+
+def _job_id(n: int) -> str:
+    return f"4b0c7a9e-8f1e-4a2b-9c3d-5e6f7a8b9c{n:02d}"
 
 
 def test_the_previous_secret_is_valid_only_inside_the_grace():
