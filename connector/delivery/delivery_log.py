@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from redis.exceptions import NoScriptError
 
 from connector.delivery.subscriptions import DeliveryRef
 from connector.ledger import Ledger, iso
 from connector.runtime.logs import redact
+from connector.runtime.script_trips import ScriptCall, execute_scripts, queue_script
 
 KEEP_FIRST = 3  # a long retry chain keeps its first attempts (what went wrong at first) ...
 KEEP_LAST = 17  # ... and its last ones (what is going wrong now)
@@ -200,8 +200,8 @@ class DeliveryLog:
             keys.append(key)
             args.append(json.dumps({k: str(v) for k, v in fields.items()}))
         pipe = self.redis.pipeline(transaction=False)
-        # EVALSHA itself: a Script run in a pipeline costs a SCRIPT EXISTS round trip each time.
-        pipe.evalsha(self._record.sha, len(keys), *keys, *args)
+        record = ScriptCall(self._record, keys, args)
+        index = queue_script(pipe, record)
         member = f"{account_id}|{job_id}|{did}"
         if state == DeliveryState.FAILED:
             pipe.zadd(self.failed_key(), {member: entry.at})
@@ -210,12 +210,7 @@ class DeliveryLog:
         minute_key = self._minute_key(int(entry.at // 60))
         pipe.hincrby(minute_key, entry.result, 1)
         pipe.expire(minute_key, MINUTE_COUNTER_TTL)
-        results = pipe.execute(raise_on_error=False)
-        if isinstance(results[0], NoScriptError):  # a restarted or new server: load it once
-            results[0] = self._record(keys=keys, args=args)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+        execute_scripts(pipe, {index: record})
 
     def mark_busy(
         self, account_id: str, job_id: str, ref_text: str, seconds: float, pipe: Any = None

@@ -30,7 +30,7 @@ from urllib3.exceptions import (
 from urllib3.util import Timeout
 
 # Shared with the Pi client's lean path: the request's shape and the reading of MaxRetryError.
-from connector.pi.lean_send import LeanRequest, _from_max_retries
+from connector.pi.lean_send import LeanRequest, requests_error_for
 
 # The adapter methods HTTPAdapter.send calls that this path leaves out, as requests ships
 # them; the pool and the TLS settings still come from the adapter's own methods.
@@ -118,7 +118,7 @@ def urlopen(
     except (ProtocolError, OSError, ClosedPoolError) as err:
         raise requests.ConnectionError(err) from err
     except MaxRetryError as err:
-        raise _from_max_retries(err, request) from err
+        raise requests_error_for(err, request) from err
     except ProxyError as err:
         raise requests.exceptions.ProxyError(err) from err
     except SSLError as err:

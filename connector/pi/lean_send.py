@@ -178,7 +178,7 @@ def send(
     except (ProtocolError, OSError) as err:
         raise requests.ConnectionError(err, request=request) from err
     except MaxRetryError as err:
-        raise _from_max_retries(err, request) from err
+        raise requests_error_for(err, request) from err
     except ClosedPoolError as err:
         raise requests.ConnectionError(err, request=request) from err
     except ProxyError as err:
@@ -192,7 +192,7 @@ def send(
     return LeanResponse(raw.status, raw.headers, raw.reason, _read_all(raw), request)
 
 
-def _from_max_retries(err: MaxRetryError, request: LeanRequest) -> requests.RequestException:
+def requests_error_for(err: MaxRetryError, request: LeanRequest) -> requests.RequestException:
     """Return the requests exception HTTPAdapter.send raises for urllib3's MaxRetryError."""
     reason = err.reason
     if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):

@@ -13,8 +13,10 @@ from connector.jobs.tracker import (
     fair_share,
     readoption_bound,
     renew_interval,
+    worth_claiming,
 )
 from connector.ledger import JobRecord, get_ledger
+from tests.support.round_trips import RoundTrips
 
 KEY = "pi_test_tracker_account"
 
@@ -243,3 +245,28 @@ def test_trackers_split_the_jobs_evenly_and_a_newcomer_takes_its_share(app):
             following.add(job_id)
         else:
             following.discard(job_id)
+
+
+def test_a_claim_is_worth_trying_only_while_some_job_lacks_a_live_lease():
+    assert worth_claiming(in_flight=3, leased=2)
+    assert not worth_claiming(in_flight=3, leased=3)
+    assert not worth_claiming(in_flight=0, leased=0)
+
+
+def test_a_scan_that_finds_every_job_followed_costs_one_read(app, monkeypatch):
+    # Issue 12: the claim script reads the whole in-flight set; four scans a second in every
+    # worker sent it even when every job was followed.
+    _in_flight(app, 3)
+    first, second = Follower(), Follower()
+    holder = Tracker(app, capacity=10, lease_seconds=30, follow=first)
+    other = Tracker(app, capacity=10, lease_seconds=30, follow=second)
+    try:
+        assert len(holder.claim_once(fair=False)) == 3
+        trips = RoundTrips(monkeypatch)
+        assert other.scan_once() == []
+        assert trips.count == 1  # the share and the live leases, read together
+        ledger = app.extensions["ledger"]
+        ledger.redis.zadd(other.leases_key, {"acct|job-1": 0}, xx=True)  # its holder died
+        assert other.scan_once() == ["acct|job-1"]
+    finally:
+        _finish((first, holder), (second, other))
