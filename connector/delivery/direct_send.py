@@ -18,19 +18,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import check_header_validity, requote_uri
 from urllib3 import BaseHTTPResponse
-from urllib3.exceptions import (
-    ClosedPoolError,
-    InvalidHeader,
-    MaxRetryError,
-    ProtocolError,
-    ProxyError,
-    ReadTimeoutError,
-    SSLError,
-)
-from urllib3.util import Timeout
 
 # Shared with the Pi client's lean path: the request's shape and the reading of MaxRetryError.
-from connector.pi.lean_send import LeanRequest, requests_error_for
+from connector.pi.lean_send import LeanRequest, open_on_pool
 
 # The adapter methods HTTPAdapter.send calls that this path leaves out, as requests ships
 # them; the pool and the TLS settings still come from the adapter's own methods.
@@ -101,29 +91,4 @@ def urlopen(
     # The adapter's own pool: a _PinnedAdapter checks the host and pins it to the addresses.
     pool = adapter.get_connection_with_tls_context(request, True, None, None)  # type: ignore[arg-type]
     adapter.cert_verify(pool, request.url, True, None)
-    try:
-        return pool.urlopen(
-            method=request.method,
-            url=request.path_url,
-            body=request.body,
-            headers=request.headers,
-            redirect=False,
-            assert_same_host=False,
-            preload_content=False,
-            decode_content=False,
-            retries=adapter.max_retries,
-            timeout=Timeout(connect=timeout[0], read=timeout[1]),
-            chunked=False,
-        )
-    except (ProtocolError, OSError, ClosedPoolError) as err:
-        raise requests.ConnectionError(err) from err
-    except MaxRetryError as err:
-        raise requests_error_for(err, request) from err
-    except ProxyError as err:
-        raise requests.exceptions.ProxyError(err) from err
-    except SSLError as err:
-        raise requests.exceptions.SSLError(err) from err
-    except ReadTimeoutError as err:
-        raise requests.ReadTimeout(err) from err
-    except InvalidHeader as err:
-        raise requests.exceptions.InvalidHeader(err) from err
+    return open_on_pool(pool, adapter, request, timeout)

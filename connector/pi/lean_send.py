@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import check_header_validity
+from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import (
     ClosedPoolError,
     ConnectTimeoutError,
@@ -161,8 +162,16 @@ def send(
     host_params, pool_kwargs = adapter.build_connection_pool_key_attributes(request, verify, cert)
     pool = adapter.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
     adapter.cert_verify(pool, request.url, verify, cert)
+    raw = open_on_pool(pool, adapter, request, timeout)
+    return LeanResponse(raw.status, raw.headers, raw.reason, _read_all(raw), request)
+
+
+def open_on_pool(
+    pool, adapter: HTTPAdapter, request: LeanRequest, timeout: tuple[float, float]
+) -> BaseHTTPResponse:
+    """Open the request on the pool as `HTTPAdapter.send` would, unread; raise what it raises."""
     try:
-        raw = pool.urlopen(
+        return pool.urlopen(
             method=request.method,
             url=request.path_url,
             body=request.body,
@@ -189,7 +198,6 @@ def send(
         raise requests.ReadTimeout(err, request=request) from err
     except InvalidHeader as err:
         raise requests.exceptions.InvalidHeader(err, request=request) from err
-    return LeanResponse(raw.status, raw.headers, raw.reason, _read_all(raw), request)
 
 
 def requests_error_for(err: MaxRetryError, request: LeanRequest) -> requests.RequestException:
