@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests.adapters
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -123,3 +125,14 @@ def make_tls_files(directory: Path, server_name: str = "127.0.0.1") -> TlsFiles:
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, key_path)
     return files
+
+
+def server_context_trusted_by_requests(
+    directory: Path, monkeypatch, server_name: str
+) -> ssl.SSLContext:
+    """Return a TLS server context for `server_name`; requests trusts only its CA meanwhile."""
+    files = make_tls_files(directory, server_name=server_name)
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(files.ca_cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.server_cert, files.server_key)
+    return context

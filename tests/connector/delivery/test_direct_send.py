@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import ssl
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ from flask import Flask
 
 from connector.delivery import direct_send, outbound
 from connector.delivery.outbound import OutboundError, PinnedPools, post_json
-from tests.support.tls import make_tls_files
+from tests.support.tls import server_context_trusted_by_requests
 from tests.support.wire import WireServer
 
 PATHS = ("direct", "requests")
@@ -169,10 +168,7 @@ def test_a_target_refused_by_the_check_is_never_contacted_on_either_path(wire, p
 
 @pytest.fixture
 def tls_wire(tmp_path, monkeypatch):
-    files = make_tls_files(tmp_path, server_name="hooks.example.test")
-    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(files.ca_cert))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(files.server_cert, files.server_key)
+    context = server_context_trusted_by_requests(tmp_path, monkeypatch, "hooks.example.test")
     server = WireServer(tls=context)
     yield server
     server.close()

@@ -27,7 +27,7 @@ from connector.delivery.outbound import (
     post_json,
     screen_target_url,
 )
-from tests.support.tls import make_tls_files
+from tests.support.tls import server_context_trusted_by_requests
 
 PUBLIC_IP = "93.184.216.34"  # never contacted: only ever handed to the checker or to `responses`
 
@@ -441,11 +441,8 @@ def test_checked_addresses_are_tried_in_order(server, monkeypatch):
 
 @pytest.fixture
 def tls_server(tmp_path, monkeypatch):
-    files = make_tls_files(tmp_path, server_name="hooks.example.test")
     # Trust only our throwaway CA for these tests.
-    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(files.ca_cert))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(files.server_cert, files.server_key)
+    context = server_context_trusted_by_requests(tmp_path, monkeypatch, "hooks.example.test")
     srv = _serve(context)
     yield srv
     srv.shutdown()
