@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from connector.config import ConfigError, Settings
 from connector.runtime.redis_connect import (
@@ -86,23 +87,29 @@ def test_redis_url_is_required_unless_sentinels_are_set():
     Settings.load({**sentinels, "REDIS_SENTINEL_MASTER": "pic"}, environ={}).check_required()
 
 
-def test_new_connections_name_the_library_without_reading_its_metadata_again(
-    redis_url, monkeypatch
-):
-    from importlib import metadata
-
-    from connector.runtime.redis_connect import identity_options
-
+def test_a_new_connection_sends_its_first_command_without_a_handshake(redis_url, redis_client):
     client = RedisConnector(RedisTarget.from_url(redis_url)).client(
         socket_timeout=5, max_connections=10
     )
-    client.ping()  # the identity was looked up (once per process) by now
+    redis_client.ping()  # the observer's own connection is open before the count starts
+    redis_client.config_resetstat()
 
-    def no_disk(name):
-        raise AssertionError("a new connection read the package metadata")
+    assert client.ping()  # a fresh connection
 
-    monkeypatch.setattr(metadata, "version", no_disk)
-    client.connection_pool.disconnect()
-    assert client.ping()  # a fresh connection (CLIENT SETINFO where Redis >= 7.2 has it)
-    kwargs = client.connection_pool.connection_kwargs
-    assert all(kwargs[name] is value for name, value in identity_options().items())
+    stats = redis_client.info("commandstats")
+    sent = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+    sent.pop("config|resetstat", None)  # the observer's
+    assert sent == {"ping": 1}  # no HELLO, CLIENT SETINFO or CLIENT MAINT_NOTIFICATIONS
+    assert client.connection_pool.connection_kwargs["protocol"] == 2
+
+
+def test_a_new_connection_still_selects_the_database_its_url_names(redis_url):
+    client = RedisConnector(RedisTarget.from_url(f"{redis_url.rstrip('/')}/3")).client(
+        socket_timeout=5, max_connections=10
+    )
+    client.set("pic-test:db-check", "3")
+
+    in_db3 = redis.Redis.from_url(f"{redis_url.rstrip('/')}/3")
+    in_db0 = redis.Redis.from_url(f"{redis_url.rstrip('/')}/0")
+    assert in_db3.get("pic-test:db-check") == b"3"
+    assert in_db0.get("pic-test:db-check") is None
