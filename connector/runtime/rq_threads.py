@@ -1,5 +1,6 @@
 """What RQ workers running on threads need around RQ itself: enough connections, stranded tasks
-found sooner, idle heartbeats spaced out, and a stopped worker's command channel closed."""
+found sooner, idle heartbeats spaced out, idle reads woken at a stop, and a stopped worker's
+command channel closed."""
 
 from __future__ import annotations
 
@@ -20,6 +21,44 @@ RQ_SPARE_CONNECTIONS = 10  # registry cleaning, a connection being replaced
 # each of 16 threads, a third of an idle worker's CPU. The key lives for the worker TTL + 60 s,
 # so renewing it this often is plenty.
 IDLE_HEARTBEAT_SECONDS = 10.0
+QUEUE_READS = frozenset({"blmove", "blpop", "brpoplpush"})  # how RQ waits on its queues
+
+
+def local_addresses(client) -> set[str]:
+    """Return `host:port` of the client's connections in use now (as Redis's CLIENT LIST says)."""
+    pool = client.connection_pool
+    found = set()
+    for connection in list(getattr(pool, "_in_use_connections", ())):
+        sock = getattr(connection, "_sock", None)
+        with contextlib.suppress(OSError, AttributeError):
+            host, port = sock.getsockname()[:2]
+            found.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return found
+
+
+def blocked_reads(client_list: list[dict], addresses: set[str]) -> list[str]:
+    """Return the ids of the listed clients from `addresses` that are blocked on a queue read."""
+    return [
+        str(entry["id"])
+        for entry in client_list
+        if entry.get("addr") in addresses and entry.get("cmd") in QUEUE_READS
+    ]
+
+
+def wake_idle_reads(client) -> int:
+    """End the queue reads this process's idle RQ threads are blocked in; return how many.
+
+    The read answers as if it timed out, so a thread that was asked to stop leaves at once
+    instead of at the end of its read. Where Redis sees other addresses (a proxy, NAT) nothing
+    matches and the threads leave when their reads end.
+    """
+    addresses = local_addresses(client)
+    if not addresses:
+        return 0
+    ids = blocked_reads(client.client_list(_type="normal"), addresses)
+    for client_id in ids:
+        client.client_unblock(client_id)
+    return len(ids)
 
 
 class StrandedTasks(IntermediateQueue):

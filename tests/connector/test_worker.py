@@ -11,7 +11,7 @@ from rq.exceptions import DequeueTimeout, StopRequested
 from connector import create_app
 from connector.runtime.redis_store import SOCKET_TIMEOUT
 from connector.runtime.rq_threads import STRANDED_SECONDS
-from connector.worker import ConnectorThreadWorker, build_worker
+from connector.worker import THREAD_DEQUEUE_SECONDS, ConnectorThreadWorker, build_worker
 
 
 def test_an_idle_rq_worker_blocks_longer_than_the_app_socket_timeout(app_config):
@@ -58,7 +58,10 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
         time.sleep(0.05)
     time.sleep(1.5)  # both RQ threads are idle, blocked on their queues
 
-    assert process.shutdown(grace=5) == 0
+    started = time.monotonic()
+    assert process.shutdown(grace=THREAD_DEQUEUE_SECONDS + 5) == 0
+    # Their reads were ended, not waited out.
+    assert time.monotonic() - started < THREAD_DEQUEUE_SECONDS / 2
     assert not any(thread.is_alive() for thread in process._rq_threads)
     # Work queued after shutdown returns stays queued for the next worker process: an RQ thread
     # still reading the queues would pop it and die with this process (the lost pushes).
@@ -69,9 +72,11 @@ def test_a_stopped_worker_process_takes_no_task_after_shutdown(app_config):
     assert _queued(app, DELIVER) == 1
 
 
-def test_idle_rq_threads_keep_their_keys_without_a_write_before_every_read(app_config):
+def test_idle_rq_threads_keep_their_keys_without_a_write_before_every_read(app_config, monkeypatch):
+    from connector import worker as worker_module
     from connector.worker import WorkerProcess
 
+    monkeypatch.setattr(worker_module, "THREAD_DEQUEUE_SECONDS", 1)
     app = create_app(app_config)
     process = WorkerProcess(app, delivery_threads=1, shopify_threads=1)
     process.start()
@@ -109,8 +114,8 @@ def test_busy_shopify_threads_never_hold_up_a_delivery(app_config):
             assert time.monotonic() < deadline, "the delivery waited behind the installs"
             time.sleep(0.05)
     finally:
-        # Long enough for the delivery thread to leave (its reads last a second): a thread
-        # still reading would take the next test's tasks. The install lane is cut short.
+        # The delivery thread leaves (its read is ended): a thread still reading would take the
+        # next test's tasks. The install lane is cut short.
         assert process.shutdown(grace=3) == 1
 
 
