@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets as pysecrets
@@ -88,9 +89,10 @@ class Subscriber:
     data: dict[str, Any] = field(default_factory=dict)
     secret: str | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """Return a stable id, so the same subscriber asking twice is delivered once."""
+        # Cached: a submission names its subscribers in five places (the intent, the job).
         raw = json.dumps([self.kind, self.target, self.data], sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -128,14 +130,19 @@ class Subscriptions:
     def _queued_key(self, account_id: str, job_id: str) -> str:
         return self.ledger.account_key(account_id, "job", job_id, "queued")
 
-    def add(self, pipe, account_id: str, job_id: str, subscriber: Subscriber) -> None:
-        """Attach a subscriber to a job (its secret encrypted) inside a pipeline."""
+    def add(
+        self, pipe, account_id: str, job_id: str, subscriber: Subscriber, sealed: str | None = None
+    ) -> None:
+        """Attach a subscriber to a job (its secret encrypted) inside a pipeline.
+
+        `sealed`: the secret as already encrypted for this subscriber (not encrypted again).
+        """
         key = self._subs_key(account_id, job_id)
         pipe.hset(key, subscriber.id, subscriber.to_json())
         pipe.expire(key, self.ledger.retention)
         if subscriber.secret:
             secret_key = self._secret_key(account_id, job_id)
-            pipe.hset(secret_key, subscriber.id, self.box.encrypt(subscriber.secret))
+            pipe.hset(secret_key, subscriber.id, sealed or self.box.encrypt(subscriber.secret))
             pipe.expire(secret_key, self.ledger.retention)
             remember_encrypted_field(self.ledger.store, secret_key, subscriber.id, pipe)
 

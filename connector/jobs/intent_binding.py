@@ -58,7 +58,7 @@ def stage_binding(intents, pipe, intent, key: str, record: JobRecord, sealed_key
         pipe.zrem(intents.ledger.inflight_key(), f"{intent.account_id}|{job_id}")
     intents.idem.bind(pipe, intent.claim, job_id)
     for sub in intent.subscribers:
-        intents.subs.add(pipe, intent.account_id, job_id, sub)
+        intents.subs.add(pipe, intent.account_id, job_id, sub, intent.sealed_secrets.get(sub.id))
     state = {"state": FAILED if failing else BOUND, "job_id": job_id}
     if failure:
         state["error"] = failure
@@ -140,6 +140,11 @@ def _settle_watched(intents, intent, key, deadline, record, sealed_key, failure)
                 if raw.get("state") == PENDING:
                     # As stored now: a retry of the request may have added subscribers.
                     intent.subscribers = intents.stored_subscribers(raw)
+                    intent.sealed_secrets = {
+                        name.removeprefix("subsec:"): token
+                        for name, token in raw.items()
+                        if name.startswith("subsec:")
+                    }
                 # Else the intent was lost in a failover: Pi holds the job, so record it from
                 # what this process knows rather than orphan it.
                 pipe.multi()

@@ -89,6 +89,8 @@ class Intent:
     subscribers: list[Subscriber] = field(default_factory=list)
     # How many fields its Redis hash had when this process wrote or read it (None: unknown).
     stored_fields: int | None = None
+    # Each subscriber's secret as stored in the intent (by subscriber id), for the job's copy.
+    sealed_secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def member(self) -> str:
@@ -177,7 +179,9 @@ class Intents:
         for sub in intent.subscribers:
             fields[f"sub:{sub.id}"] = sub.to_json()
             if sub.secret:
-                fields[f"subsec:{sub.id}"] = self.box.encrypt(sub.secret)
+                fields[f"subsec:{sub.id}"] = intent.sealed_secrets[sub.id] = self.box.encrypt(
+                    sub.secret
+                )
                 secret_fields.append(f"subsec:{sub.id}")
         idem_value = json.dumps(
             {"s": "intent", "i": intent.intent_id, "f": claim.fingerprint, "t": claim.token}

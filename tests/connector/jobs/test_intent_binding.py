@@ -59,6 +59,21 @@ def test_an_untouched_intent_binds_in_one_call_with_its_reservation_settled(
         assert get_intents().pending_count() == 0
 
 
+def test_binding_keeps_the_secrets_the_intent_sealed_instead_of_encrypting_again(app, monkeypatch):
+    with app.app_context():
+        sub = Subscriber("manychat_push", None, {"subscriber_id": "9"}, secret="mc-secret")
+        intent, sealed, reservation = _accepted(app, [sub])
+
+        def no_encryption(plaintext):
+            raise AssertionError("the bind encrypted a secret the intent already holds sealed")
+
+        monkeypatch.setattr(app.extensions["secrets"], "encrypt", no_encryption)
+        job_id = str(uuid.uuid4())
+        get_intents().bind(intent, sealed, job_id, time.monotonic() + 5, reservation)
+
+        assert app.extensions["subscriptions"].get(ACCOUNT_ID, job_id, sub.id) == sub
+
+
 def test_a_retry_that_attached_the_same_subscriber_with_a_new_secret_is_not_missed(app):
     with app.app_context():
         old = Subscriber("manychat_push", None, {"subscriber_id": "9"}, secret="old-secret")
