@@ -201,6 +201,12 @@ def settled_job_count(sim, expected: int, since: float, patience: float = 90.0):
         time.sleep(0.5)
 
 
+def redis_counts(client) -> tuple[int, int]:
+    """Return (commands processed, connections received) by the private Redis so far."""
+    stats = client.info("stats")
+    return int(stats["total_commands_processed"]), int(stats["total_connections_received"])
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user+system CPU seconds of a process and its children so far (Linux /proc)."""
     total = 0.0
@@ -256,6 +262,7 @@ def run_once(
         time.sleep(0.5)  # a few idle probes first
         others = {"pisim": sim.pid, "redis": redis.process.pid}
         other_cpu = {name: cpu_seconds(pid) for name, pid in others.items()}
+        redis_before = redis_counts(redis.client())
         if args.profile:
             profiler = start_py_spy(web.pid, f"{args.profile}.{label}")
         web_cpu, bench_cpu = cpu_seconds(web.pid), time.process_time()
@@ -268,6 +275,10 @@ def run_once(
             profiler.wait(timeout=60)
             profiler = None
         other_cpu = {name: cpu_seconds(pid) - other_cpu[name] for name, pid in others.items()}
+        redis_after = redis_counts(redis.client())
+        redis_used = [
+            after - before for before, after in zip(redis_before, redis_after, strict=True)
+        ]
         time.sleep(0.3)
         stop.set()
         (latencies, health_errors), (fresh_latencies, fresh_errors) = (
@@ -328,6 +339,9 @@ def run_once(
         "bench_client_cpu_s": bench_cpu,
         "pisim_cpu_s": other_cpu["pisim"],
         "redis_cpu_s": other_cpu["redis"],
+        # Web and worker together, over the burst: round trips are what a request pays for.
+        "redis_commands_per_request": redis_used[0] / count,
+        "redis_connections_opened": redis_used[1],
     }
     return {f"{label}_{name}": value for name, value in figures.items()}
 
