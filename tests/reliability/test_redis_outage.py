@@ -21,9 +21,11 @@ from tests.support.stack import LiveStack
 
 KEY = "pi_test_redis_outage_account"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-# A request whose Pi job exists waits out the outage to record it (by design); with more
-# threads some are always free to be refused meanwhile.
+# A request whose Pi job exists waits out the outage to record it (by design), so a load
+# thread caught there sends nothing more until Redis is back; probes that start only once
+# Redis is down are always refused meanwhile.
 LOAD_THREADS = 6
+PROBE_THREADS = 2
 
 
 @dataclass
@@ -38,12 +40,12 @@ class Answer:
 class Load:
     """Threads submitting distinct jobs back to back until stopped."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, threads: int = LOAD_THREADS) -> None:
         self.base_url = base_url
         self.answers: list[Answer] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run) for _ in range(LOAD_THREADS)]
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
     def _run(self) -> None:
         session = requests.Session()
@@ -113,7 +115,11 @@ def test_a_redis_outage_answers_503_json_and_the_app_recovers_without_restart(du
             time.sleep(1.5)
             durable_redis.stop()  # SIGTERM: redis fsyncs the AOF and exits
             down_at = time.monotonic()
-            time.sleep(3)
+            time.sleep(0.25)
+            with Load(stack.base_url, PROBE_THREADS) as probes:
+                time.sleep(2.75)
+            # Leaving waits for the probes' last answers: a request hung by the outage
+            # ends here as a timeout (status 0), still inside it.
             up_at = time.monotonic()
             durable_redis.start()  # same port, same directory
             recovery = _first_success_after(stack.base_url, up_at)
@@ -144,20 +150,21 @@ def test_a_redis_outage_answers_503_json_and_the_app_recovers_without_restart(du
     finally:
         stack.stop()
 
-    during = [a for a in load.answers if a.started > down_at + 0.2 and a.ended < up_at]
-    statuses = sorted({a.status for a in load.answers})
+    answers = load.answers + probes.answers
+    during = [a for a in answers if a.started > down_at + 0.2 and a.ended < up_at]
+    statuses = sorted({a.status for a in answers})
     print(
-        f"\nredis outage: requests={len(load.answers)} accepted={len(accepted)} "
+        f"\nredis outage: requests={len(answers)} accepted={len(accepted)} "
         f"during_outage={len(during)} statuses={statuses} recovery={recovery:.2f}s"
     )
-    assert during, "no request fell inside the outage"
+    assert any(a in during for a in probes.answers), "no probe fell inside the outage"
     for answer in during:
         assert answer.status == 503, answer.text
         assert answer.body["error"]["code"] == "redis_unavailable"
         assert answer.body["error"]["message"]
         assert "Traceback" not in answer.text
     # Requests in flight at the stop or the restart may land either way, but always as JSON.
-    assert all(a.status in (200, 202, 503) and a.body for a in load.answers), statuses
+    assert all(a.status in (200, 202, 503) and a.body for a in answers), statuses
     assert set(stored.values()) == {200}, "a request that got a 2xx has no ledger entry"
     assert len(accepted) > len(during) / 4  # load ran before and after the outage too
     assert stack.web.pid == web_pid and alive == worker_pids, worker_log

@@ -213,8 +213,15 @@ def shopify_flows(driver, world: World) -> None:
 
     # The stored access token expires at Shopify: the next Admin call gets a 401 and refreshes.
     fake.expire_access_tokens(SHOP)
-    refresh = driver.call("POST", "/shopify/api/brand/refresh", headers=world.session())
-    assert refresh.status == 202, refresh.text
+
+    def refresh_started() -> bool:
+        # The first extraction holds the shop's one pending slot until its metafield write
+        # ends, after `completed` shows: a merchant's click then answers enqueued=false.
+        refresh = driver.call("POST", "/shopify/api/brand/refresh", headers=world.session())
+        assert refresh.status == 202, refresh.text
+        return json.loads(refresh.text)["enqueued"]
+
+    _wait(refresh_started, "a refresh that starts an extraction")
     driver.drain()
     _wait(lambda: any(c["grant"] == "refresh_token" for c in fake.calls("token")), "token refresh")
     brand = driver.call("GET", "/shopify/api/brand", headers=world.session())
