@@ -38,7 +38,7 @@ from connector.runtime.rq_threads import (
     close_channel,
     idle_heartbeat_due,
     rq_pool_size,
-    wake_idle_reads,
+    wake_workers_reads,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ RESTART_DELAY = 2.0  # between losing Redis and starting over
 STOP_GRACE = 25.0
 # How long an idle RQ thread blocks on its queues per read. Each read's end wakes the thread
 # for a round trip (with 12 threads at 1 s, ~40 % of an idle worker's CPU); a stop does not
-# wait for it: `shutdown` ends the reads under way (`wake_idle_reads`).
+# wait for it: `shutdown` ends the reads under way (`wake_workers_reads`).
 THREAD_DEQUEUE_SECONDS = 5
 WAKE_AGAIN_SECONDS = 0.5  # a thread between its stop check and its next read blocks again
 SCHEDULER_INTERVAL = 1.0  # RQ's own scheduler default
@@ -343,14 +343,6 @@ class WorkerProcess:
                 close_channel(worker)
             self.stopping.wait(RESTART_DELAY)
 
-    @staticmethod
-    def _wake_reads(workers: list[Worker]) -> None:
-        """End the queue reads the idle RQ threads are blocked in: they see the stop at once."""
-        clients = {id(worker.connection): worker.connection for worker in workers}
-        for client in clients.values():
-            with contextlib.suppress(redis.RedisError):  # Redis away: the reads end anyway
-                wake_idle_reads(client)
-
     def _schedule(self) -> None:
         """Move due retries and delayed tasks onto their queues (one scheduler per deployment)."""
         store: RedisStore = self.app.extensions["store"]
@@ -390,7 +382,7 @@ class WorkerProcess:
         self.resubmitter.stop(max(0.0, deadline - time.monotonic()))
         for thread in self._rq_threads:
             while thread.is_alive() and time.monotonic() < deadline:
-                self._wake_reads(workers)
+                wake_workers_reads(workers)  # they see the stop at once
                 thread.join(min(WAKE_AGAIN_SECONDS, max(0.0, deadline - time.monotonic())))
         cut_short = sum(thread.is_alive() for thread in self._rq_threads)
         for worker in workers:

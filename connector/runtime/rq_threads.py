@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+import redis
 from rq import Worker
 from rq.intermediate_queue import IntermediateQueue
 from rq.utils import now
@@ -59,6 +60,14 @@ def wake_idle_reads(client) -> int:
     for client_id in ids:
         client.client_unblock(client_id)
     return len(ids)
+
+
+def wake_workers_reads(workers: list[Worker]) -> None:
+    """End the queue reads of these RQ workers, once per Redis client they share."""
+    clients = {id(worker.connection): worker.connection for worker in workers}
+    for client in clients.values():
+        with contextlib.suppress(redis.RedisError):  # Redis away: the reads end anyway
+            wake_idle_reads(client)
 
 
 class StrandedTasks(IntermediateQueue):
